@@ -10,4 +10,5 @@ export default {
   },
   testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/src/**/*.spec.ts'],
   testTimeout: 30000,
+  globalSetup: '<rootDir>/test/support/global-setup.js',
 };

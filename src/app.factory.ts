@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+
+import { Logger, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
+import { DataSource } from 'typeorm';
+
+import { AppModule } from './app.module.js';
+import type { AppConfig } from './config/app-config.js';
+import { startEmbeddedDatabase } from './database/embedded-database.js';
+import { runMigrations } from './database/migrate.js';
+import { DEVICE_SCORES_ROUTES } from './device-scores/device-scores.controller.js';
+import { registerJsonBodyParser } from './odata/http/json-body-parser.js';
+import { GraphExceptionFilter } from './odata/http/graph-exception.filter.js';
+import { rewriteKeySegment } from './odata/http/key-segment.js';
+import { ODataResponseInterceptor } from './odata/http/odata-response.interceptor.js';
+import { attachRequestContext } from './odata/http/request-context.js';
+
+export interface CreateAppOptions {
+  /** The PostgreSQL URL to use; defaults to the configured DATABASE_URL. */
+  databaseUrl?: string;
+  logger?: LoggerService | false;
+}
+
+/**
+ * Builds the application: Fastify with the service's limits, the JSON body parser, the request
+ * context hook, the Graph error filter and the OData response interceptor. Runs pending migrations
+ * unless MIGRATIONS_RUN=false. The caller listens (or injects requests in tests).
+ */
+export async function createApp(
+  config: AppConfig,
+  options: CreateAppOptions = {},
+): Promise<NestFastifyApplication> {
+  let databaseUrl = options.databaseUrl ?? config.databaseUrl;
+  const embedded =
+    databaseUrl === undefined ? await startEmbeddedDatabase(config.dataDir) : undefined;
+  databaseUrl ??= embedded?.url ?? '';
+
+  const fastifyOptions = {
+    bodyLimit: config.bodyLimitBytes,
+    maxParamLength: 500,
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    trustProxy: config.trustProxy,
+    rewriteUrl: (request: { url?: string }) => rewriteKeySegment(request.url ?? '/'),
+  };
+  const adapter = config.tls
+    ? new FastifyAdapter({
+        ...fastifyOptions,
+        https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+      })
+    : new FastifyAdapter(fastifyOptions);
+
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, databaseUrl, embedded),
+    adapter,
+    { bodyParser: false, logger: options.logger ?? new Logger(), abortOnError: false },
+  );
+
+  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+  const contextOptions = {
+    trustProxy: config.trustProxy,
+    tls: config.tls !== undefined,
+    fallbackHost: `localhost:${config.port}`,
+  };
+  fastify.addHook('onRequest', (request, reply, done) => {
+    attachRequestContext(request, reply, contextOptions);
+    done();
+  });
+  registerJsonBodyParser(fastify, config.bodyLimitBytes);
+
+  app.useGlobalFilters(new GraphExceptionFilter(DEVICE_SCORES_ROUTES));
+  app.useGlobalInterceptors(new ODataResponseInterceptor());
+  app.enableShutdownHooks();
+
+  if (config.migrationsRun) {
+    await runMigrations(app.get(DataSource));
+  }
+  await app.init();
+  return app;
+}

@@ -1,0 +1,41 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+
+import { AuthModule } from './auth/auth.module.js';
+import { APP_CONFIG, type AppConfig } from './config/app-config.js';
+import { buildDataSourceOptions } from './database/data-source-options.js';
+import { DatabaseModule } from './database/database.module.js';
+import type { EmbeddedDatabase } from './database/embedded-database.js';
+import {
+  EMBEDDED_DATABASE,
+  EmbeddedDatabaseLifecycle,
+} from './database/embedded-database.lifecycle.js';
+import { DeviceScoresModule } from './device-scores/device-scores.module.js';
+
+/** The root module, built from an already validated configuration. */
+@Module({})
+export class AppModule {
+  static forRoot(
+    config: AppConfig,
+    databaseUrl: string,
+    embedded?: EmbeddedDatabase,
+  ): DynamicModule {
+    const poolSize = embedded !== undefined ? embedded.maxConnections : 10;
+    return {
+      module: AppModule,
+      global: true,
+      imports: [
+        TypeOrmModule.forRoot(buildDataSourceOptions(databaseUrl, poolSize)),
+        DatabaseModule,
+        AuthModule,
+        DeviceScoresModule,
+      ],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: EMBEDDED_DATABASE, useValue: embedded },
+        EmbeddedDatabaseLifecycle,
+      ],
+      exports: [APP_CONFIG],
+    };
+  }
+}

@@ -1,0 +1,91 @@
+import { Body, Controller, Delete, Get, Param, Patch, Post, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+
+import { principalOf } from '../auth/principal-of.js';
+import { READ_PERMISSIONS, RequirePermissions, WRITE_PERMISSIONS } from '../auth/permissions.js';
+import type {
+  CollectionResult,
+  CountResult,
+  EntityResult,
+  NoContentResult,
+} from '../odata/http/odata-result.js';
+import { requestContextOf } from '../odata/http/request-context.js';
+import { DeviceScoresService } from './device-scores.service.js';
+
+const COLLECTION = 'deviceManagement/userExperienceAnalyticsDeviceScores';
+
+/** The collection path under each surface: Graph beta, Graph v1.0, and the bare documented path. */
+export const DEVICE_SCORES_PATHS = [`beta/${COLLECTION}`, `v1.0/${COLLECTION}`, COLLECTION];
+
+/** Paths and methods for 405 answers on paths that exist under another method. */
+export const DEVICE_SCORES_ROUTES = [
+  {
+    pattern: /^(\/beta|\/v1\.0)?\/deviceManagement\/userExperienceAnalyticsDeviceScores\/?$/,
+    methods: ['GET', 'HEAD', 'POST'],
+  },
+  {
+    pattern: /^(\/beta|\/v1\.0)?\/deviceManagement\/userExperienceAnalyticsDeviceScores\/\$count$/,
+    methods: ['GET', 'HEAD'],
+  },
+  {
+    pattern: /^(\/beta|\/v1\.0)?\/deviceManagement\/userExperienceAnalyticsDeviceScores\/[^/]+$/,
+    methods: ['GET', 'HEAD', 'PATCH', 'DELETE'],
+  },
+];
+
+function prefersRepresentation(request: FastifyRequest): boolean {
+  const prefer = request.headers.prefer;
+  const values = Array.isArray(prefer) ? prefer.join(',') : (prefer ?? '');
+  return /(^|[,;\s])return\s*=\s*"?representation"?/i.test(values);
+}
+
+@Controller(DEVICE_SCORES_PATHS)
+export class DeviceScoresController {
+  constructor(private readonly deviceScores: DeviceScoresService) {}
+
+  @Get()
+  @RequirePermissions(...READ_PERMISSIONS)
+  list(@Req() request: FastifyRequest): Promise<CollectionResult> {
+    return this.deviceScores.list(principalOf(request).tenantId, requestContextOf(request));
+  }
+
+  @Get('$count')
+  @RequirePermissions(...READ_PERMISSIONS)
+  count(@Req() request: FastifyRequest): Promise<CountResult> {
+    return this.deviceScores.count(principalOf(request).tenantId, requestContextOf(request));
+  }
+
+  @Get(':id')
+  @RequirePermissions(...READ_PERMISSIONS)
+  get(@Req() request: FastifyRequest, @Param('id') id: string): Promise<EntityResult> {
+    return this.deviceScores.get(principalOf(request).tenantId, id, requestContextOf(request));
+  }
+
+  @Post()
+  @RequirePermissions(...WRITE_PERMISSIONS)
+  create(@Req() request: FastifyRequest, @Body() body: unknown): Promise<EntityResult> {
+    return this.deviceScores.create(principalOf(request).tenantId, body, requestContextOf(request));
+  }
+
+  @Patch(':id')
+  @RequirePermissions(...WRITE_PERMISSIONS)
+  update(
+    @Req() request: FastifyRequest,
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<EntityResult | NoContentResult> {
+    return this.deviceScores.update(
+      principalOf(request).tenantId,
+      id,
+      body,
+      requestContextOf(request),
+      prefersRepresentation(request),
+    );
+  }
+
+  @Delete(':id')
+  @RequirePermissions(...WRITE_PERMISSIONS)
+  remove(@Req() request: FastifyRequest, @Param('id') id: string): Promise<NoContentResult> {
+    return this.deviceScores.remove(principalOf(request).tenantId, id, requestContextOf(request));
+  }
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+
+import { GraphErrorCode, GraphException, badRequest } from './graph-error.js';
+
+const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
+
+/**
+ * Replaces Fastify's body parsers with one that accepts only JSON: the media type is matched in
+ * any case and with any parameters, a charset other than UTF-8 is rejected, and every failure is
+ * a Graph error (415, 413 from the body limit, or 400) instead of Fastify's own body.
+ */
+export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: number): void {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser(
+    '*',
+    { parseAs: 'string', bodyLimit },
+    (request, body, done) => {
+      const contentType = request.headers['content-type'] ?? '';
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+
+      if (!JSON_MEDIA_TYPE.test(contentType)) {
+        if (contentType === '' && text.length === 0) {
+          done(null, undefined);
+          return;
+        }
+        done(
+          new GraphException(
+            GraphErrorCode.UnsupportedMediaType,
+            `The Content-Type '${contentType.slice(0, 100)}' is not supported. ` +
+              `Send the body as 'application/json'.`,
+          ),
+        );
+        return;
+      }
+      const charset = CHARSET.exec(contentType)?.[1]?.toLowerCase();
+      if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+        done(
+          new GraphException(
+            GraphErrorCode.UnsupportedMediaType,
+            `The charset '${charset.slice(0, 40)}' is not supported. Send the body as UTF-8.`,
+          ),
+        );
+        return;
+      }
+      if (text.trim().length === 0) {
+        done(badRequest('The request body is empty. Send a JSON object.'));
+        return;
+      }
+      try {
+        done(null, JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text));
+      } catch (error) {
+        const detail = error instanceof SyntaxError ? `: ${error.message.slice(0, 200)}` : '';
+        done(badRequest(`The request body is not valid JSON${detail}.`));
+      }
+    },
+  );
+}

@@ -1,0 +1,132 @@
+import { COLLECTION, T1, clearTenants, startTestApp, type TestApp } from '../support/test-app.js';
+
+describe('HTTP errors before the handler', () => {
+  let service: TestApp;
+
+  beforeAll(async () => {
+    service = await startTestApp({ BODY_LIMIT_BYTES: '2048' });
+  });
+
+  afterAll(async () => {
+    await clearTenants(T1);
+    await service.close();
+  });
+
+  function expectEnvelope(response: { headers: Record<string, unknown>; json(): any }, code: string) {
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    const body = response.json();
+    expect(body.error.code).toBe(code);
+    expect(typeof body.error.message).toBe('string');
+    expect(body.error.innerError['request-id']).toBe(response.headers['request-id']);
+    expect(body.error.innerError.date).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+    expect(JSON.stringify(body)).not.toMatch(/at .*\.(js|ts):\d+/);
+  }
+
+  test('unknown route is 404 envelope', async () => {
+    const response = await service.request({ method: 'GET', url: '/beta/nothing/here' });
+
+    expect(response.statusCode).toBe(404);
+    expectEnvelope(response, 'ResourceNotFound');
+  });
+
+  test('unsupported method is 405 envelope', async () => {
+    const put = await service.request({ method: 'PUT', url: COLLECTION, payload: {} });
+    const patchCollection = await service.request({ method: 'PATCH', url: COLLECTION, payload: {} });
+
+    expect(put.statusCode).toBe(405);
+    expectEnvelope(put, 'MethodNotAllowed');
+    expect(patchCollection.statusCode).toBe(405);
+  });
+
+  test('malformed JSON is 400 envelope', async () => {
+    const response = await service.request({
+      method: 'POST',
+      url: COLLECTION,
+      payload: '{"deviceName": ',
+      headers: { 'content-type': 'application/json' },
+    });
+
+    expect(response.statusCode).toBe(400);
+    expectEnvelope(response, 'BadRequest');
+  });
+
+  test('empty JSON body is 400 envelope', async () => {
+    const response = await service.request({
+      method: 'POST',
+      url: COLLECTION,
+      payload: '',
+      headers: { 'content-type': 'application/json' },
+    });
+
+    expect(response.statusCode).toBe(400);
+    expectEnvelope(response, 'BadRequest');
+  });
+
+  test.each(['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'application/jsonx'])(
+    'content type %s is 415 envelope',
+    async (contentType) => {
+      const response = await service.request({
+        method: 'POST',
+        url: COLLECTION,
+        payload: '{}',
+        headers: { 'content-type': contentType },
+      });
+
+      expect(response.statusCode).toBe(415);
+      expectEnvelope(response, 'UnsupportedMediaType');
+    },
+  );
+
+  test('JSON content type in any case with parameters is accepted', async () => {
+    const response = await service.request({
+      method: 'POST',
+      url: COLLECTION,
+      payload: '{}',
+      headers: { 'content-type': 'Application/JSON; charset=UTF-8' },
+    });
+
+    expect(response.statusCode).toBe(201);
+  });
+
+  test('non-UTF-8 charset is 415', async () => {
+    const response = await service.request({
+      method: 'POST',
+      url: COLLECTION,
+      payload: '{}',
+      headers: { 'content-type': 'application/json; charset=latin1' },
+    });
+
+    expect(response.statusCode).toBe(415);
+  });
+
+  test('body over the limit is 413 envelope', async () => {
+    const response = await service.request({
+      method: 'POST',
+      url: COLLECTION,
+      payload: JSON.stringify({ deviceName: 'x'.repeat(4000) }),
+      headers: { 'content-type': 'application/json' },
+    });
+
+    expect(response.statusCode).toBe(413);
+    expectEnvelope(response, 'RequestEntityTooLarge');
+  });
+
+  test('missing token is 401 with WWW-Authenticate', async () => {
+    const response = await service.request({ method: 'GET', url: COLLECTION, token: null });
+
+    expect(response.statusCode).toBe(401);
+    expect(response.headers['www-authenticate']).toMatch(/^Bearer/);
+    expectEnvelope(response, 'InvalidAuthenticationToken');
+  });
+
+  test('client-request-id is echoed', async () => {
+    const response = await service.request({
+      method: 'GET',
+      url: COLLECTION,
+      headers: { 'client-request-id': 'abc-123' },
+    });
+
+    expect(response.headers['client-request-id']).toBe('abc-123');
+    expect(response.headers['request-id']).not.toBe('abc-123');
+  });
+});
