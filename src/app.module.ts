@@ -11,6 +11,7 @@ import {
   EmbeddedDatabaseLifecycle,
 } from './database/embedded-database.lifecycle.js';
 import { DeviceScoresModule } from './device-scores/device-scores.module.js';
+import { HealthModule } from './health/health.module.js';
 
 /** The root module, built from an already validated configuration. */
 @Module({})
@@ -29,6 +30,7 @@ export class AppModule {
         DatabaseModule,
         AuthModule,
         DeviceScoresModule,
+        HealthModule,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
