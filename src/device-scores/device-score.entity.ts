@@ -41,4 +41,7 @@ export class DeviceScoreEntity {
 
   @Column({ name: 'row_version', type: 'integer' })
   rowVersion: number;
+
+  @Column({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
 }

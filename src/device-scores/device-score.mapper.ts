@@ -18,7 +18,10 @@ export function toDeviceScoreResource(
   select?: readonly string[],
 ): WireEntity {
   const wanted = select !== undefined && select.length > 0 ? new Set(select) : undefined;
-  const entity: WireEntity = { '@odata.type': DEVICE_SCORES_ODATA_TYPE };
+  const entity: WireEntity = {
+    '@odata.type': DEVICE_SCORES_ODATA_TYPE,
+    '@odata.etag': etagOf(row),
+  };
 
   for (const property of DEVICE_SCORES_MODEL.properties) {
     if (!property.surfaces.includes(surface) || (wanted && !wanted.has(property.name))) {
@@ -36,8 +39,22 @@ export function toDeviceScoreResource(
   return entity;
 }
 
-/** Every column the mapper and keyset paging may read, for SELECT lists. */
+/**
+ * Returns the entity tag of a row. The version changes on every write, and the creation time in
+ * microseconds keeps a deleted and re-created entity from reusing an old tag.
+ */
+export function etagOf(row: DeviceScoreRow): string {
+  return `W/"${String(row.row_version)}-${String(row.created_us)}"`;
+}
+
+/** Every column the mapper, the entity tag and keyset paging may read, for SELECT lists. */
 export const DEVICE_SCORE_COLUMNS = [
   ...DEVICE_SCORES_MODEL.properties.map((property) => property.column),
   'row_version',
 ];
+
+/** The creation time in whole microseconds as text, computed from the given table alias. */
+export function createdMicrosExpression(alias?: string): string {
+  const column = alias === undefined ? 'created_at' : `${alias}.created_at`;
+  return `floor(extract(epoch from ${column}) * 1000000)::bigint::text AS "created_us"`;
+}

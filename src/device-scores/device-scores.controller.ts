@@ -8,7 +8,9 @@ import type {
   CountResult,
   EntityResult,
   NoContentResult,
+  NotModifiedResult,
 } from '../odata/http/odata-result.js';
+import { firstHeaderValue } from '../odata/http/etag.js';
 import { requestContextOf } from '../odata/http/request-context.js';
 import { DeviceScoresService } from './device-scores.service.js';
 
@@ -57,8 +59,13 @@ export class DeviceScoresController {
 
   @Get(':id')
   @RequirePermissions(...READ_PERMISSIONS)
-  get(@Req() request: FastifyRequest, @Param('id') id: string): Promise<EntityResult> {
-    return this.deviceScores.get(principalOf(request).tenantId, id, requestContextOf(request));
+  get(
+    @Req() request: FastifyRequest,
+    @Param('id') id: string,
+  ): Promise<EntityResult | NotModifiedResult> {
+    return this.deviceScores.get(principalOf(request).tenantId, id, requestContextOf(request), {
+      ifNoneMatch: firstHeaderValue(request.headers['if-none-match']),
+    });
   }
 
   @Post()
@@ -79,13 +86,18 @@ export class DeviceScoresController {
       id,
       body,
       requestContextOf(request),
-      prefersRepresentation(request),
+      {
+        returnRepresentation: prefersRepresentation(request),
+        ifMatch: firstHeaderValue(request.headers['if-match']),
+      },
     );
   }
 
   @Delete(':id')
   @RequirePermissions(...WRITE_PERMISSIONS)
   remove(@Req() request: FastifyRequest, @Param('id') id: string): Promise<NoContentResult> {
-    return this.deviceScores.remove(principalOf(request).tenantId, id, requestContextOf(request));
+    return this.deviceScores.remove(principalOf(request).tenantId, id, requestContextOf(request), {
+      ifMatch: firstHeaderValue(request.headers['if-match']),
+    });
   }
 }

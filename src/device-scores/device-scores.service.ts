@@ -5,12 +5,14 @@ import type { EntityManager, SelectQueryBuilder } from 'typeorm';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { TenantDatabase } from '../database/tenant-database.js';
+import { etagMatches } from '../odata/http/etag.js';
 import { GraphErrorCode, GraphException, notFound } from '../odata/http/graph-error.js';
 import {
   CollectionResult,
   CountResult,
   EntityResult,
   NoContentResult,
+  NotModifiedResult,
 } from '../odata/http/odata-result.js';
 import type { GraphRequestContext } from '../odata/http/request-context.js';
 import { type ListQueryPlan, planEntityQuery, planListQuery } from '../odata/query/list-query.js';
@@ -19,6 +21,8 @@ import { DeviceScoreEntity } from './device-score.entity.js';
 import {
   DEVICE_SCORE_COLUMNS,
   type DeviceScoreRow,
+  createdMicrosExpression,
+  etagOf,
   toDeviceScoreResource,
 } from './device-score.mapper.js';
 import { DEVICE_SCORES_MODEL, HEALTH_STATE_ENUM } from './device-scores.model.js';
@@ -40,8 +44,14 @@ const LIST_OPTIONS = new Set([
 const COUNT_OPTIONS = new Set(['filter', 'search']);
 const ENTITY_OPTIONS = new Set(['select', 'format']);
 const NO_OPTIONS = new Set<string>();
-const SELECT_COLUMNS = DEVICE_SCORE_COLUMNS.map((column) => `ds.${column} AS "${column}"`);
-const RETURNING_COLUMNS = DEVICE_SCORE_COLUMNS.map((column) => `"${column}"`).join(', ');
+const SELECT_COLUMNS = [
+  ...DEVICE_SCORE_COLUMNS.map((column) => `ds.${column} AS "${column}"`),
+  createdMicrosExpression('ds'),
+];
+const RETURNING_COLUMNS = [
+  ...DEVICE_SCORE_COLUMNS.map((column) => `"${column}"`),
+  createdMicrosExpression(),
+].join(', ');
 const HEALTH_VALUES = new Map(HEALTH_STATE_ENUM.members.map((member) => [member.name, member.value]));
 
 /** Columns a create or update body may write, keyed by wire property name. */
@@ -56,6 +66,21 @@ const WRITABLE: Record<string, keyof DeviceScoreEntity> = {
   batteryHealthScore: 'batteryHealthScore',
   meanResourceSpikeTimeScore: 'meanResourceSpikeTimeScore',
 };
+
+/** Request headers that make an operation conditional on the entity's current tag. */
+export interface ConditionalHeaders {
+  ifMatch?: string;
+  ifNoneMatch?: string;
+}
+
+function assertPrecondition(ifMatch: string | undefined, row: DeviceScoreRow): void {
+  if (ifMatch !== undefined && !etagMatches(ifMatch, etagOf(row))) {
+    throw new GraphException(
+      GraphErrorCode.PreconditionFailed,
+      'The entity has changed: its ETag does not match If-Match. Read it again and retry.',
+    );
+  }
+}
 
 /** Returns the lower-case GUID of a key from the URL; anything else names no entity, so 404. */
 export function parseKey(key: string): string {
@@ -144,7 +169,12 @@ export class DeviceScoresService {
     return new CountResult(total);
   }
 
-  async get(tenantId: string, key: string, context: GraphRequestContext): Promise<EntityResult> {
+  async get(
+    tenantId: string,
+    key: string,
+    context: GraphRequestContext,
+    conditions: ConditionalHeaders = {},
+  ): Promise<EntityResult | NotModifiedResult> {
     const id = parseKey(key);
     const { select } = planEntityQuery(context.rawQuery, DEVICE_SCORES_MODEL, {
       surface: context.surface,
@@ -152,18 +182,28 @@ export class DeviceScoresService {
     });
 
     const row = await this.database.run(tenantId, (manager) =>
-      this.selectRows(manager, tenantId).andWhere('ds.id = :id', { id }).getRawOne<DeviceScoreRow>(),
+      this.findRow(manager, tenantId, id, false),
     );
-    if (row === undefined || row === null) {
+    if (row === undefined) {
       throw notFoundById(id);
     }
-    return new EntityResult(DEVICE_SCORES_SET_PATH, toDeviceScoreResource(row, context.surface, select), {
-      select,
-      editLink: entityUrl(context, id),
-    });
+
+    const etag = etagOf(row);
+    if (conditions.ifNoneMatch !== undefined && etagMatches(conditions.ifNoneMatch, etag)) {
+      return new NotModifiedResult({ ETag: etag });
+    }
+    return new EntityResult(
+      DEVICE_SCORES_SET_PATH,
+      toDeviceScoreResource(row, context.surface, select),
+      { select, editLink: entityUrl(context, id), headers: { ETag: etag } },
+    );
   }
 
-  async create(tenantId: string, body: unknown, context: GraphRequestContext): Promise<EntityResult> {
+  async create(
+    tenantId: string,
+    body: unknown,
+    context: GraphRequestContext,
+  ): Promise<EntityResult> {
     planEntityQuery(context.rawQuery, DEVICE_SCORES_MODEL, {
       surface: context.surface,
       accepted: NO_OPTIONS,
@@ -190,11 +230,16 @@ export class DeviceScoresService {
       );
     }
 
-    return new EntityResult(DEVICE_SCORES_SET_PATH, toDeviceScoreResource(rows[0], context.surface), {
-      status: 201,
-      location: entityUrl(context, id),
-      editLink: entityUrl(context, id),
-    });
+    return new EntityResult(
+      DEVICE_SCORES_SET_PATH,
+      toDeviceScoreResource(rows[0], context.surface),
+      {
+        status: 201,
+        location: entityUrl(context, id),
+        editLink: entityUrl(context, id),
+        headers: { ETag: etagOf(rows[0]) },
+      },
+    );
   }
 
   async update(
@@ -202,7 +247,7 @@ export class DeviceScoresService {
     key: string,
     body: unknown,
     context: GraphRequestContext,
-    returnRepresentation: boolean,
+    options: { returnRepresentation: boolean } & ConditionalHeaders,
   ): Promise<EntityResult | NoContentResult> {
     const id = parseKey(key);
     planEntityQuery(context.rawQuery, DEVICE_SCORES_MODEL, {
@@ -219,54 +264,76 @@ export class DeviceScoresService {
     const values = toColumnValues(checked);
 
     const row = await this.database.run(tenantId, async (manager) => {
+      // The row lock makes the If-Match check and the write one step for concurrent requests.
+      const current = await this.findRow(manager, tenantId, id, true);
+      if (current === undefined) {
+        throw notFoundById(id);
+      }
+      assertPrecondition(options.ifMatch, current);
       if (Object.keys(values).length === 0) {
-        return this.selectRows(manager, tenantId)
-          .andWhere('ds.id = :id', { id })
-          .getRawOne<DeviceScoreRow>();
+        return current;
       }
       const result = await manager
         .createQueryBuilder()
         .update(DeviceScoreEntity)
-        .set({ ...values, rowVersion: () => 'row_version + 1' })
+        .set({ ...values, rowVersion: () => 'row_version + 1', updatedAt: () => 'now()' })
         .where('tenant_id = :tenantId AND id = :id', { tenantId, id })
         .returning(RETURNING_COLUMNS)
         .execute();
       return (result.raw as DeviceScoreRow[])[0];
     });
-    if (row === undefined || row === null) {
-      throw notFoundById(id);
-    }
 
-    if (!returnRepresentation) {
-      return new NoContentResult();
+    const etag = etagOf(row);
+    if (!options.returnRepresentation) {
+      return new NoContentResult({ ETag: etag });
     }
     return new EntityResult(DEVICE_SCORES_SET_PATH, toDeviceScoreResource(row, context.surface), {
       status: 200,
       editLink: entityUrl(context, id),
-      headers: { 'Preference-Applied': 'return=representation' },
+      headers: { 'Preference-Applied': 'return=representation', ETag: etag },
     });
   }
 
-  async remove(tenantId: string, key: string, context: GraphRequestContext): Promise<NoContentResult> {
+  async remove(
+    tenantId: string,
+    key: string,
+    context: GraphRequestContext,
+    conditions: ConditionalHeaders = {},
+  ): Promise<NoContentResult> {
     const id = parseKey(key);
     planEntityQuery(context.rawQuery, DEVICE_SCORES_MODEL, {
       surface: context.surface,
       accepted: NO_OPTIONS,
     });
 
-    const affected = await this.database.run(tenantId, async (manager) => {
-      const result = await manager
+    await this.database.run(tenantId, async (manager) => {
+      const current = await this.findRow(manager, tenantId, id, true);
+      if (current === undefined) {
+        throw notFoundById(id);
+      }
+      assertPrecondition(conditions.ifMatch, current);
+      await manager
         .createQueryBuilder()
         .delete()
         .from(DeviceScoreEntity)
         .where('tenant_id = :tenantId AND id = :id', { tenantId, id })
         .execute();
-      return result.affected ?? 0;
     });
-    if (affected === 0) {
-      throw notFoundById(id);
-    }
     return new NoContentResult();
+  }
+
+  private async findRow(
+    manager: EntityManager,
+    tenantId: string,
+    id: string,
+    lock: boolean,
+  ): Promise<DeviceScoreRow | undefined> {
+    const query = this.selectRows(manager, tenantId).andWhere('ds.id = :id', { id });
+    if (lock) {
+      query.setLock('pessimistic_write');
+    }
+    const row = await query.getRawOne<DeviceScoreRow>();
+    return row ?? undefined;
   }
 
   private selectRows(manager: EntityManager, tenantId: string): SelectQueryBuilder<DeviceScoreRow> {

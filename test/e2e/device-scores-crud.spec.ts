@@ -26,6 +26,11 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const JSON_TYPE =
   'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
 
+function withoutEtag(entity: Record<string, unknown>): Record<string, unknown> {
+  const { '@odata.etag': _etag, ...rest } = entity;
+  return rest;
+}
+
 describe('device scores CRUD', () => {
   let service: TestApp;
 
@@ -53,8 +58,9 @@ describe('device scores CRUD', () => {
     expect(body['@odata.context']).toBe(
       `${service.origin}/beta/$metadata#deviceManagement/userExperienceAnalyticsDeviceScores/$entity`,
     );
-    const { '@odata.context': _context, id: _id, ...rest } = body;
+    const { '@odata.context': _context, '@odata.etag': etag, id: _id, ...rest } = body;
     expect(rest).toEqual({ ...SEED_REQUEST, meanResourceSpikeTimeScore: -1 });
+    expect(response.headers.etag).toBe(etag);
     expect(response.headers.location).toBe(
       `${service.origin}${COLLECTION}/${body.id}`,
     );
@@ -148,7 +154,8 @@ describe('device scores CRUD', () => {
 
     expect(patch.statusCode).toBe(204);
     expect(patch.body).toBe('');
-    expect(read.json()).toEqual({ ...created, model: 'M2' });
+    expect(withoutEtag(read.json())).toEqual(withoutEtag({ ...created, model: 'M2' }));
+    expect(read.json()['@odata.etag']).not.toBe(created['@odata.etag']);
   });
 
   test('PATCH with return=representation returns 200', async () => {
@@ -274,5 +281,88 @@ describe('device scores CRUD', () => {
 
     expect(response.statusCode).toBe(403);
     expect(response.json().error.code).toBe('Forbidden');
+  });
+
+  test('If-Match with a stale tag is 412 and changes nothing', async () => {
+    const created = (await create(SEED_REQUEST)).json();
+    const url = `${COLLECTION}/${created.id}`;
+    const first = await service.request({
+      method: 'PATCH',
+      url,
+      payload: { model: 'first' },
+      headers: { 'if-match': created['@odata.etag'] },
+    });
+
+    const stale = await service.request({
+      method: 'PATCH',
+      url,
+      payload: { model: 'second' },
+      headers: { 'if-match': created['@odata.etag'] },
+    });
+    const staleDelete = await service.request({
+      method: 'DELETE',
+      url,
+      headers: { 'if-match': created['@odata.etag'] },
+    });
+    const read = await service.request({ method: 'GET', url });
+
+    expect(first.statusCode).toBe(204);
+    expect(stale.statusCode).toBe(412);
+    expect(stale.json().error.code).toBe('PreconditionFailed');
+    expect(staleDelete.statusCode).toBe(412);
+    expect(read.json().model).toBe('first');
+    expect(read.headers.etag).toBe(first.headers.etag);
+  });
+
+  test('If-Match star matches any existing entity', async () => {
+    const created = (await create(SEED_REQUEST)).json();
+
+    const removed = await service.request({
+      method: 'DELETE',
+      url: `${COLLECTION}/${created.id}`,
+      headers: { 'if-match': '*' },
+    });
+
+    expect(removed.statusCode).toBe(204);
+  });
+
+  test('If-None-Match with the current tag is 304', async () => {
+    const created = (await create(SEED_REQUEST)).json();
+    const url = `${COLLECTION}/${created.id}`;
+
+    const cached = await service.request({
+      method: 'GET',
+      url,
+      headers: { 'if-none-match': created['@odata.etag'] },
+    });
+    const other = await service.request({
+      method: 'GET',
+      url,
+      headers: { 'if-none-match': 'W/"0-0"' },
+    });
+
+    expect(cached.statusCode).toBe(304);
+    expect(cached.rawPayload.length).toBe(0);
+    expect(other.statusCode).toBe(200);
+  });
+
+  test('concurrent PATCHes with one If-Match let one win', async () => {
+    const created = (await create(SEED_REQUEST)).json();
+    const url = `${COLLECTION}/${created.id}`;
+
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        service.request({
+          method: 'PATCH',
+          url,
+          payload: { model: `writer-${index}` },
+          headers: { 'if-match': created['@odata.etag'] },
+        }),
+      ),
+    );
+    const statuses = results.map((result) => result.statusCode).sort();
+
+    expect(statuses.filter((status) => status === 204)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 412)).toHaveLength(7);
   });
 });

@@ -12,6 +12,7 @@ import {
   CountResult,
   EntityResult,
   NoContentResult,
+  NotModifiedResult,
   type WireEntity,
 } from './odata-result.js';
 import { type GraphRequestContext, type MetadataLevel, requestContextOf } from './request-context.js';
@@ -74,6 +75,14 @@ export class ODataResponseInterceptor implements NestInterceptor {
         reply.header(name, value);
       }
       reply.status(204);
+      return undefined;
+    }
+
+    if (result instanceof NotModifiedResult) {
+      for (const [name, value] of Object.entries(result.headers)) {
+        reply.header(name, value);
+      }
+      reply.status(304);
       return undefined;
     }
 

@@ -42,3 +42,8 @@ export class CountResult {
 export class NoContentResult {
   constructor(readonly headers: Readonly<Record<string, string>> = {}) {}
 }
+
+/** 304 for a GET whose If-None-Match matches the current entity tag. */
+export class NotModifiedResult {
+  constructor(readonly headers: Readonly<Record<string, string>> = {}) {}
+}
