@@ -12,6 +12,7 @@ import {
 } from './database/embedded-database.lifecycle.js';
 import { DeviceScoresModule } from './device-scores/device-scores.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MetadataModule } from './odata/metadata/metadata.module.js';
 
 /** The root module, built from an already validated configuration. */
 @Module({})
@@ -31,6 +32,7 @@ export class AppModule {
         AuthModule,
         DeviceScoresModule,
         HealthModule,
+        MetadataModule,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
