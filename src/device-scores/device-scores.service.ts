@@ -15,7 +15,12 @@ import {
   NotModifiedResult,
 } from '../odata/http/odata-result.js';
 import type { GraphRequestContext } from '../odata/http/request-context.js';
-import { type ListQueryPlan, planEntityQuery, planListQuery } from '../odata/query/list-query.js';
+import {
+  type ListQueryPlan,
+  planCountQuery,
+  planEntityQuery,
+  planListQuery,
+} from '../odata/query/list-query.js';
 import { type DeviceScoreBody, parseDeviceScoreBody } from './device-score-body.js';
 import { DeviceScoreEntity } from './device-score.entity.js';
 import {
@@ -131,6 +136,7 @@ export class DeviceScoresService {
       skiptokenSecret: this.config.skiptokenSecret,
       scope: `${tenantId}|${context.surface}|${DEVICE_SCORES_SET_PATH}`,
       accepted: LIST_OPTIONS,
+      alias: 'ds',
     });
 
     const { rows, count } = await this.database.run(tenantId, async (manager) => {
@@ -156,12 +162,10 @@ export class DeviceScoresService {
   }
 
   async count(tenantId: string, context: GraphRequestContext): Promise<CountResult> {
-    const plan = planListQuery(context.rawQuery, DEVICE_SCORES_MODEL, {
+    const plan = planCountQuery(context.rawQuery, DEVICE_SCORES_MODEL, {
       surface: context.surface,
-      maxPageSize: this.config.maxPageSize,
-      skiptokenSecret: this.config.skiptokenSecret,
-      scope: `${tenantId}|${context.surface}|${DEVICE_SCORES_SET_PATH}`,
       accepted: COUNT_OPTIONS,
+      alias: 'ds',
     });
     const total = await this.database.run(tenantId, (manager) =>
       this.countMatching(manager, tenantId, plan),
@@ -344,7 +348,10 @@ export class DeviceScoresService {
       .where('ds.tenant_id = :tenantId', { tenantId });
   }
 
-  private applyConditions<T extends object>(query: SelectQueryBuilder<T>, plan: ListQueryPlan): void {
+  private applyConditions<T extends object>(
+    query: SelectQueryBuilder<T>,
+    plan: Pick<ListQueryPlan, 'filter' | 'search'>,
+  ): void {
     if (plan.filter) {
       query.andWhere(plan.filter.sql, plan.filter.params);
     }
@@ -356,7 +363,7 @@ export class DeviceScoresService {
   private async countMatching(
     manager: EntityManager,
     tenantId: string,
-    plan: ListQueryPlan,
+    plan: Pick<ListQueryPlan, 'filter' | 'search'>,
   ): Promise<number> {
     const query = manager
       .createQueryBuilder()

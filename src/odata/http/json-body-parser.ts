@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { GraphErrorCode, GraphException, badRequest } from './graph-error.js';
 
 const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
+const BODY_METHODS = new Set(['POST', 'PATCH', 'PUT']);
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
 /**
@@ -44,7 +45,12 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
         return;
       }
       if (text.trim().length === 0) {
-        done(badRequest('The request body is empty. Send a JSON object.'));
+        // Some clients label every request as JSON, so a bodiless DELETE stays valid.
+        if (BODY_METHODS.has(request.method)) {
+          done(badRequest('The request body is empty. Send a JSON object.'));
+        } else {
+          done(null, undefined);
+        }
         return;
       }
       try {
