@@ -15,7 +15,15 @@ async function bootstrap(): Promise<void> {
   const app = await createApp(config);
   await app.listen({ host: config.host, port: config.port });
   const scheme = config.tls ? 'https' : 'http';
-  new Logger('Bootstrap').log(`Listening on ${scheme}://${config.host}:${config.port}`);
+  const logger = new Logger('Bootstrap');
+  logger.log(`Listening on ${scheme}://${config.host}:${config.port}`);
+  if (!config.production && !config.auth.jwksFile && !config.auth.jwksUri) {
+    logger.log(
+      'Development keys are active. Mint a token with: npm run --silent token ' +
+        `and call ${scheme}://${config.host}:${config.port}/beta/deviceManagement/` +
+        'userExperienceAnalyticsDeviceScores with it as a Bearer token.',
+    );
+  }
 }
 
 bootstrap().catch((error: unknown) => {
