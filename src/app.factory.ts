@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
 
-import { Logger, type LoggerService } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { startEmbeddedDatabase } from './database/embedded-database.js';
 import { runMigrations } from './database/migrate.js';
+import { generateRequestId } from './logging/logging.module.js';
 import { DEVICE_SCORES_ROUTES } from './device-scores/device-scores.controller.js';
 import { registerJsonBodyParser } from './odata/http/json-body-parser.js';
 import { GraphExceptionFilter } from './odata/http/graph-exception.filter.js';
@@ -44,6 +46,7 @@ export async function createApp(
     connectionTimeout: 60_000,
     trustProxy: config.trustProxy,
     rewriteUrl: (request: { url?: string }) => rewriteKeySegment(request.url ?? '/'),
+    genReqId: generateRequestId,
   };
   const adapter = config.tls
     ? new FastifyAdapter({
@@ -55,8 +58,13 @@ export async function createApp(
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, databaseUrl, embedded),
     adapter,
-    { bodyParser: false, logger: options.logger ?? new Logger(), abortOnError: false },
+    { bodyParser: false, bufferLogs: options.logger !== false, abortOnError: false },
   );
+  if (options.logger === false) {
+    app.useLogger(false);
+  } else {
+    app.useLogger(app.get(PinoLogger));
+  }
 
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   const contextOptions = {

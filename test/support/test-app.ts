@@ -38,9 +38,12 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     AUTH_JWKS_FILE: issuer.jwksPath,
     AUTH_AUDIENCE: 'api://eas-service',
     AUTH_CLOCK_TOLERANCE_SECONDS: '60',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...environment,
   });
-  const app = await createApp(config, { logger: false });
+  const app = await createApp(config, {
+    logger: process.env.TEST_LOG_LEVEL === undefined ? false : undefined,
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
@@ -63,7 +66,10 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
       }
       return sendRequest(origin, { ...rest, headers });
     },
-    close: () => app.close(),
+    async close() {
+      await app.close();
+      await issuer.cleanup();
+    },
   };
 }
 

@@ -26,6 +26,7 @@ declare module 'fastify' {
   }
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SAFE_CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const SAFE_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
@@ -82,7 +83,7 @@ export function attachRequestContext(
   reply: FastifyReply,
   options: RequestContextOptions,
 ): GraphRequestContext {
-  const requestId = randomUUID();
+  const requestId = GUID.test(request.id) ? request.id : randomUUID();
   const offered = firstHeader(request.headers['client-request-id']);
   const clientRequestId =
     offered !== undefined && SAFE_CLIENT_REQUEST_ID.test(offered) ? offered : requestId;
