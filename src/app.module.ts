@@ -12,6 +12,7 @@ import {
 } from './database/embedded-database.lifecycle.js';
 import { DeviceScoresModule } from './device-scores/device-scores.module.js';
 import { HealthModule } from './health/health.module.js';
+import { LoggingModule } from './logging/logging.module.js';
 import { MetadataModule } from './odata/metadata/metadata.module.js';
 
 /** The root module, built from an already validated configuration. */
@@ -27,6 +28,7 @@ export class AppModule {
       module: AppModule,
       global: true,
       imports: [
+        LoggingModule.forRoot(config),
         TypeOrmModule.forRoot(buildDataSourceOptions(databaseUrl, poolSize)),
         DatabaseModule,
         AuthModule,
