@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 
+import helmet from '@fastify/helmet';
 import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -77,6 +78,12 @@ export async function createApp(
     done();
   });
   registerJsonBodyParser(fastify, config.bodyLimitBytes);
+  // Security headers on every response; the API serves JSON and XML only, so no page needs a CSP
+  // exception, and HSTS is sent only when this listener itself speaks HTTPS.
+  await app.register(helmet, {
+    hsts: config.tls !== undefined,
+    crossOriginResourcePolicy: { policy: 'same-site' },
+  });
 
   app.useGlobalFilters(new GraphExceptionFilter(DEVICE_SCORES_ROUTES));
   app.useGlobalInterceptors(new ODataResponseInterceptor());

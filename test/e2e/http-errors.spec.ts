@@ -130,3 +130,30 @@ describe('HTTP errors before the handler', () => {
     expect(response.headers['request-id']).not.toBe('abc-123');
   });
 });
+
+describe('security headers', () => {
+  let service: TestApp;
+
+  beforeAll(async () => {
+    service = await startTestApp();
+  });
+
+  afterAll(async () => {
+    await service.close();
+  });
+
+  test('responses carry helmet headers', async () => {
+    const response = await service.request({ method: 'GET', url: COLLECTION });
+
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(response.headers['strict-transport-security']).toBeUndefined();
+  });
+
+  test('error responses carry helmet headers too', async () => {
+    const response = await service.request({ method: 'GET', url: '/nowhere', token: null });
+
+    expect(response.statusCode).toBe(404);
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+  });
+});
