@@ -20,9 +20,7 @@ export class IsolateTenantsWithRowSecurity1764806400001 implements MigrationInte
       $$
     `);
     await queryRunner.query(`GRANT eas_request TO CURRENT_USER`);
-    await queryRunner.query(
-      `GRANT SELECT, INSERT, UPDATE, DELETE ON device_scores TO eas_request`,
-    );
+    await queryRunner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON device_scores TO eas_request`);
     await queryRunner.query(`ALTER TABLE device_scores ENABLE ROW LEVEL SECURITY`);
     await queryRunner.query(`
       CREATE POLICY device_scores_tenant_isolation ON device_scores

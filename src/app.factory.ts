@@ -67,7 +67,7 @@ export async function createApp(
     app.useLogger(app.get(PinoLogger));
   }
 
-  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+  const fastify = app.getHttpAdapter().getInstance();
   const contextOptions = {
     trustProxy: config.trustProxy,
     tls: config.tls !== undefined,

@@ -35,7 +35,9 @@ export function buildAppConfig(raw: Record<string, unknown> = process.env): AppC
   const production = env.NODE_ENV === 'production';
 
   if ((env.TLS_CERT_FILE === undefined) !== (env.TLS_KEY_FILE === undefined)) {
-    throw new Error('Invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+    throw new Error(
+      'Invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE must be set together',
+    );
   }
 
   const tenants = env.AUTH_ALLOWED_TENANTS ?? '*';

@@ -10,7 +10,8 @@ import {
   validateSync,
 } from 'class-validator';
 
-const GUID_LIST = /^\*$|^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(,\s*[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})*$/;
+const GUID_LIST =
+  /^\*$|^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(,\s*[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})*$/;
 
 /**
  * The environment variables the service reads, validated once at start.

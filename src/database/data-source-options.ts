@@ -5,7 +5,10 @@ import { IsolateTenantsWithRowSecurity1764806400001 } from '../../migrations/176
 import { DeviceScoreEntity } from '../device-scores/device-score.entity.js';
 
 /** Every migration in order. Listed by hand so the compiled service and the tests load the same set. */
-export const MIGRATIONS = [CreateDeviceScores1764806400000, IsolateTenantsWithRowSecurity1764806400001];
+export const MIGRATIONS = [
+  CreateDeviceScores1764806400000,
+  IsolateTenantsWithRowSecurity1764806400001,
+];
 
 export const ENTITIES = [DeviceScoreEntity];
 

@@ -143,7 +143,10 @@ export class DeviceScoreBody {
 
   @ValidateIf(isPresent)
   @IsIn(HEALTH_MEMBERS, {
-    message: `Invalid value for property 'healthStatus': expected one of ${HEALTH_MEMBERS.slice(0, 4)
+    message: `Invalid value for property 'healthStatus': expected one of ${HEALTH_MEMBERS.slice(
+      0,
+      4,
+    )
       .map((name) => `'${name}'`)
       .join(', ')}.`,
   })

@@ -6,7 +6,9 @@ import { DEVICE_SCORES_MODEL, HEALTH_STATE_ENUM } from './device-scores.model.js
 /** A device_scores row as PostgreSQL returns it, keyed by column name. */
 export type DeviceScoreRow = Record<string, unknown>;
 
-const HEALTH_NAMES = new Map(HEALTH_STATE_ENUM.members.map((member) => [member.value, member.name]));
+const HEALTH_NAMES = new Map(
+  HEALTH_STATE_ENUM.members.map((member) => [member.value, member.name]),
+);
 
 /**
  * Maps a row to the Graph representation in wire order. With a selection, only the selected

@@ -32,7 +32,14 @@ export const DEVICE_SCORES_MODEL: EntityModel = {
       surfaces: BOTH,
       searchable: true,
     },
-    { name: 'model', column: 'model', kind: 'string', nullable: true, surfaces: BOTH, searchable: true },
+    {
+      name: 'model',
+      column: 'model',
+      kind: 'string',
+      nullable: true,
+      surfaces: BOTH,
+      searchable: true,
+    },
     {
       name: 'manufacturer',
       column: 'manufacturer',

@@ -57,7 +57,9 @@ const RETURNING_COLUMNS = [
   ...DEVICE_SCORE_COLUMNS.map((column) => `"${column}"`),
   createdMicrosExpression(),
 ].join(', ');
-const HEALTH_VALUES = new Map(HEALTH_STATE_ENUM.members.map((member) => [member.name, member.value]));
+const HEALTH_VALUES = new Map(
+  HEALTH_STATE_ENUM.members.map((member) => [member.name, member.value]),
+);
 
 /** Columns a create or update body may write, keyed by wire property name. */
 const WRITABLE: Record<string, keyof DeviceScoreEntity> = {
@@ -90,7 +92,9 @@ function assertPrecondition(ifMatch: string | undefined, row: DeviceScoreRow): v
 /** Returns the lower-case GUID of a key from the URL; anything else names no entity, so 404. */
 export function parseKey(key: string): string {
   if (!GUID.test(key)) {
-    throw notFound(`No userExperienceAnalyticsDeviceScores entity has the id '${key.slice(0, 100)}'.`);
+    throw notFound(
+      `No userExperienceAnalyticsDeviceScores entity has the id '${key.slice(0, 100)}'.`,
+    );
   }
   return key.toLowerCase();
 }
@@ -386,7 +390,11 @@ export class DeviceScoresService {
       query.andWhere(plan.after.sql, plan.after.params);
     }
     for (const order of plan.orderBy) {
-      query.addOrderBy(`ds.${order.column}`, order.direction, order.nulls === 'FIRST' ? 'NULLS FIRST' : 'NULLS LAST');
+      query.addOrderBy(
+        `ds.${order.column}`,
+        order.direction,
+        order.nulls === 'FIRST' ? 'NULLS FIRST' : 'NULLS LAST',
+      );
     }
     query.limit(plan.pageSize + 1);
     if (plan.skip > 0) {
@@ -395,4 +403,3 @@ export class DeviceScoresService {
     return query.getRawMany<DeviceScoreRow>();
   }
 }
-

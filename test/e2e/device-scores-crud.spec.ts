@@ -61,15 +61,16 @@ describe('device scores CRUD', () => {
     const { '@odata.context': _context, '@odata.etag': etag, id: _id, ...rest } = body;
     expect(rest).toEqual({ ...SEED_REQUEST, meanResourceSpikeTimeScore: -1 });
     expect(response.headers.etag).toBe(etag);
-    expect(response.headers.location).toBe(
-      `${service.origin}${COLLECTION}/${body.id}`,
-    );
+    expect(response.headers.location).toBe(`${service.origin}${COLLECTION}/${body.id}`);
     expect(response.headers['odata-version']).toBe('4.0');
     expect(response.headers['request-id']).toMatch(GUID);
   });
 
   test('seed example on the bare documented path', async () => {
-    const response = await create(SEED_REQUEST, '/deviceManagement/userExperienceAnalyticsDeviceScores');
+    const response = await create(
+      SEED_REQUEST,
+      '/deviceManagement/userExperienceAnalyticsDeviceScores',
+    );
 
     expect(response.statusCode).toBe(201);
     expect(response.json().endpointAnalyticsScore).toBe(7.333333333333333);

@@ -1,4 +1,11 @@
-import { COLLECTION, T1, clearTenants, queryDatabase, startTestApp, type TestApp } from '../support/test-app.js';
+import {
+  COLLECTION,
+  T1,
+  clearTenants,
+  queryDatabase,
+  startTestApp,
+  type TestApp,
+} from '../support/test-app.js';
 
 const BODY = {
   deviceName: 'PC-NEW',
@@ -148,7 +155,7 @@ describe('device scores input validation', () => {
     const response = await service.request({
       method: 'PATCH',
       url: `${COLLECTION}/${A}`,
-      payload: payload as Record<string, unknown>,
+      payload: payload,
     });
     const read = await service.request({ method: 'GET', url: `${COLLECTION}/${A}` });
 
@@ -158,7 +165,8 @@ describe('device scores input validation', () => {
   });
 
   test('PATCH deviceName null clears the nullable name', async () => {
-    const id = (await service.request({ method: 'POST', url: COLLECTION, payload: BODY })).json().id;
+    const id = (await service.request({ method: 'POST', url: COLLECTION, payload: BODY })).json()
+      .id;
 
     const response = await service.request({
       method: 'PATCH',
@@ -172,7 +180,10 @@ describe('device scores input validation', () => {
   });
 
   test.each(['not-a-uuid', "x'--", '1', `${A}x`])('id %s is not found', async (id) => {
-    const read = await service.request({ method: 'GET', url: `${COLLECTION}/${encodeURIComponent(id)}` });
+    const read = await service.request({
+      method: 'GET',
+      url: `${COLLECTION}/${encodeURIComponent(id)}`,
+    });
     const patch = await service.request({
       method: 'PATCH',
       url: `${COLLECTION}/${encodeURIComponent(id)}`,

@@ -12,7 +12,10 @@ describe('HTTP errors before the handler', () => {
     await service.close();
   });
 
-  function expectEnvelope(response: { headers: Record<string, unknown>; json(): any }, code: string) {
+  function expectEnvelope(
+    response: { headers: Record<string, unknown>; json(): any },
+    code: string,
+  ) {
     expect(response.headers['content-type']).toMatch(/^application\/json/);
     const body = response.json();
     expect(body.error.code).toBe(code);
@@ -31,7 +34,11 @@ describe('HTTP errors before the handler', () => {
 
   test('unsupported method is 405 envelope', async () => {
     const put = await service.request({ method: 'PUT', url: COLLECTION, payload: {} });
-    const patchCollection = await service.request({ method: 'PATCH', url: COLLECTION, payload: {} });
+    const patchCollection = await service.request({
+      method: 'PATCH',
+      url: COLLECTION,
+      payload: {},
+    });
 
     expect(put.statusCode).toBe(405);
     expectEnvelope(put, 'MethodNotAllowed');
@@ -62,20 +69,22 @@ describe('HTTP errors before the handler', () => {
     expectEnvelope(response, 'BadRequest');
   });
 
-  test.each(['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'application/jsonx'])(
-    'content type %s is 415 envelope',
-    async (contentType) => {
-      const response = await service.request({
-        method: 'POST',
-        url: COLLECTION,
-        payload: '{}',
-        headers: { 'content-type': contentType },
-      });
+  test.each([
+    'text/plain',
+    'application/xml',
+    'application/x-www-form-urlencoded',
+    'application/jsonx',
+  ])('content type %s is 415 envelope', async (contentType) => {
+    const response = await service.request({
+      method: 'POST',
+      url: COLLECTION,
+      payload: '{}',
+      headers: { 'content-type': contentType },
+    });
 
-      expect(response.statusCode).toBe(415);
-      expectEnvelope(response, 'UnsupportedMediaType');
-    },
-  );
+    expect(response.statusCode).toBe(415);
+    expectEnvelope(response, 'UnsupportedMediaType');
+  });
 
   test('JSON content type in any case with parameters is accepted', async () => {
     const response = await service.request({

@@ -20,11 +20,41 @@ const ID = {
 };
 
 const SEED = [
-  { id: ID.A, deviceName: 'PC-A', endpointAnalyticsScore: 87.5, batteryHealthScore: -1, healthStatus: 'meetingGoals' },
-  { id: ID.B, deviceName: 'PC-B', endpointAnalyticsScore: 9.5, batteryHealthScore: 40, healthStatus: 'needsAttention' },
-  { id: ID.C, deviceName: "Lab's-PC", endpointAnalyticsScore: 10, batteryHealthScore: 55, healthStatus: 'insufficientData' },
-  { id: ID.D, deviceName: 'PC-D', endpointAnalyticsScore: -1, batteryHealthScore: -1, healthStatus: 'unknown' },
-  { id: ID.E, deviceName: 'PC-E', endpointAnalyticsScore: 50, batteryHealthScore: 70, healthStatus: 'meetingGoals' },
+  {
+    id: ID.A,
+    deviceName: 'PC-A',
+    endpointAnalyticsScore: 87.5,
+    batteryHealthScore: -1,
+    healthStatus: 'meetingGoals',
+  },
+  {
+    id: ID.B,
+    deviceName: 'PC-B',
+    endpointAnalyticsScore: 9.5,
+    batteryHealthScore: 40,
+    healthStatus: 'needsAttention',
+  },
+  {
+    id: ID.C,
+    deviceName: "Lab's-PC",
+    endpointAnalyticsScore: 10,
+    batteryHealthScore: 55,
+    healthStatus: 'insufficientData',
+  },
+  {
+    id: ID.D,
+    deviceName: 'PC-D',
+    endpointAnalyticsScore: -1,
+    batteryHealthScore: -1,
+    healthStatus: 'unknown',
+  },
+  {
+    id: ID.E,
+    deviceName: 'PC-E',
+    endpointAnalyticsScore: 50,
+    batteryHealthScore: 70,
+    healthStatus: 'meetingGoals',
+  },
 ];
 
 const BODY = {
@@ -223,7 +253,9 @@ describe('public failure cases', () => {
       expect(a.json().endpointAnalyticsScore).toBe(87.5);
       expect(a.json().batteryHealthScore).toBe(-1);
       expect(
-        sorted.response.json().value.map((item: { endpointAnalyticsScore: number }) => item.endpointAnalyticsScore),
+        sorted.response
+          .json()
+          .value.map((item: { endpointAnalyticsScore: number }) => item.endpointAnalyticsScore),
       ).toEqual([-1, 9.5, 10, 50, 87.5]);
       expect(filtered.letters.sort()).toEqual(['A', 'C', 'E']);
     });
@@ -329,7 +361,9 @@ describe('public failure cases', () => {
         method: 'GET',
         url: `${COLLECTION}/$count?$filter=${encodeURIComponent("healthStatus eq 'meetingGoals'")}`,
       });
-      const option = await list(`$count=true&$top=0&$filter=${encodeURIComponent("healthStatus eq 'meetingGoals'")}`);
+      const option = await list(
+        `$count=true&$top=0&$filter=${encodeURIComponent("healthStatus eq 'meetingGoals'")}`,
+      );
 
       expect(segment.statusCode).toBe(200);
       expect(segment.headers['content-type']).toMatch(/^text\/plain/);
@@ -343,7 +377,11 @@ describe('public failure cases', () => {
       const t2 = await service.token(READ, T2);
       const all = await list('$count=true', t2);
       const search = await list('$search=PC', t2);
-      const count = await service.request({ method: 'GET', url: `${COLLECTION}/$count`, token: t2 });
+      const count = await service.request({
+        method: 'GET',
+        url: `${COLLECTION}/$count`,
+        token: t2,
+      });
 
       expect(all.letters).toEqual(['F']);
       expect(all.response.json()['@odata.count']).toBe(1);
@@ -419,7 +457,11 @@ describe('public failure cases', () => {
         url: `${COLLECTION}/${ID.A}`,
         payload: { model: 'M2' },
       });
-      const empty = await service.request({ method: 'PATCH', url: `${COLLECTION}/${ID.A}`, payload: {} });
+      const empty = await service.request({
+        method: 'PATCH',
+        url: `${COLLECTION}/${ID.A}`,
+        payload: {},
+      });
       const a = (await service.request({ method: 'GET', url: `${COLLECTION}/${ID.A}` })).json();
 
       expect(score.statusCode).toBe(400);
@@ -567,7 +609,12 @@ describe('public failure cases', () => {
     test('B32 application roles may create', async () => {
       const token = await service.issuer.mint({ roles: [READ_WRITE], scp: undefined, tid: T1 });
 
-      const response = await service.request({ method: 'POST', url: COLLECTION, payload: BODY, token });
+      const response = await service.request({
+        method: 'POST',
+        url: COLLECTION,
+        payload: BODY,
+        token,
+      });
 
       expect(response.statusCode).toBe(201);
     });

@@ -58,7 +58,7 @@ export function sendRequest(origin: string, options: HttpRequestOptions): Promis
             headers: response.headers,
             body: text,
             rawPayload,
-            json: () => JSON.parse(text),
+            json: (): any => JSON.parse(text) as unknown,
           });
         });
       },

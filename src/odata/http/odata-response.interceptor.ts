@@ -15,7 +15,11 @@ import {
   NotModifiedResult,
   type WireEntity,
 } from './odata-result.js';
-import { type GraphRequestContext, type MetadataLevel, requestContextOf } from './request-context.js';
+import {
+  type GraphRequestContext,
+  type MetadataLevel,
+  requestContextOf,
+} from './request-context.js';
 
 function jsonContentType(metadata: MetadataLevel): string {
   return (
