@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import helmet from '@fastify/helmet';
@@ -11,7 +12,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { startEmbeddedDatabase } from './database/embedded-database.js';
 import { runMigrations } from './database/migrate.js';
-import { generateRequestId } from './logging/logging.module.js';
+import { createRootLogger, registerRequestLogging } from './logging/logging.module.js';
 import { DEVICE_SCORES_ROUTES } from './device-scores/device-scores.controller.js';
 import { registerJsonBodyParser } from './odata/http/json-body-parser.js';
 import { GraphExceptionFilter } from './odata/http/graph-exception.filter.js';
@@ -39,6 +40,7 @@ export async function createApp(
     databaseUrl === undefined ? await startEmbeddedDatabase(config.dataDir) : undefined;
   databaseUrl ??= embedded?.url ?? '';
 
+  const rootLogger = createRootLogger(config);
   const fastifyOptions = {
     bodyLimit: config.bodyLimitBytes,
     maxParamLength: 500,
@@ -46,7 +48,9 @@ export async function createApp(
     connectionTimeout: 60_000,
     trustProxy: config.trustProxy,
     rewriteUrl: (request: { url?: string }) => rewriteKeySegment(request.url ?? '/'),
-    genReqId: generateRequestId,
+    genReqId: () => randomUUID(),
+    loggerInstance: rootLogger,
+    disableRequestLogging: true,
   };
   const adapter = config.tls
     ? new FastifyAdapter({
@@ -56,7 +60,7 @@ export async function createApp(
     : new FastifyAdapter(fastifyOptions);
 
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, databaseUrl, embedded),
+    AppModule.forRoot(config, databaseUrl, rootLogger, embedded),
     adapter,
     { bodyParser: false, bufferLogs: options.logger !== false, abortOnError: false },
   );
@@ -70,13 +74,13 @@ export async function createApp(
   const contextOptions = {
     trustProxy: config.trustProxy,
     tls: config.tls !== undefined,
-    fallbackHost: `localhost:${config.port}`,
   };
   fastify.addHook('onRequest', (request, reply, done) => {
     attachRequestContext(request, reply, contextOptions);
     done();
   });
   registerJsonBodyParser(fastify, config.bodyLimitBytes);
+  registerRequestLogging(fastify);
   // Security headers on every response; the API serves JSON and XML only, so no page needs a CSP
   // exception, and HSTS is sent only when this listener itself speaks HTTPS.
   await app.register(helmet, {
@@ -84,7 +88,13 @@ export async function createApp(
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
 
-  app.useGlobalFilters(new GraphExceptionFilter(DEVICE_SCORES_ROUTES));
+  app.useGlobalFilters(
+    new GraphExceptionFilter([
+      ...DEVICE_SCORES_ROUTES,
+      { pattern: /^(\/beta|\/v1\.0)?\/\$batch$/, methods: ['POST'] },
+      { pattern: /^(\/beta|\/v1\.0)?\/\$metadata$/, methods: ['GET', 'HEAD'] },
+    ]),
+  );
   app.useGlobalInterceptors(new ODataResponseInterceptor());
   app.enableShutdownHooks();
 

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import type { Logger as PinoRoot } from 'pino';
 
 import { AuthModule } from './auth/auth.module.js';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
@@ -13,6 +14,7 @@ import {
 import { DeviceScoresModule } from './device-scores/device-scores.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { BatchModule } from './odata/batch/batch.module.js';
 import { MetadataModule } from './odata/metadata/metadata.module.js';
 
 /** The root module, built from an already validated configuration. */
@@ -21,6 +23,7 @@ export class AppModule {
   static forRoot(
     config: AppConfig,
     databaseUrl: string,
+    logger: PinoRoot,
     embedded?: EmbeddedDatabase,
   ): DynamicModule {
     const poolSize = embedded !== undefined ? embedded.maxConnections : 10;
@@ -28,13 +31,14 @@ export class AppModule {
       module: AppModule,
       global: true,
       imports: [
-        LoggingModule.forRoot(config),
+        LoggingModule.forRoot(logger),
         TypeOrmModule.forRoot(buildDataSourceOptions(databaseUrl, poolSize)),
         DatabaseModule,
         AuthModule,
         DeviceScoresModule,
         HealthModule,
         MetadataModule,
+        BatchModule,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },

@@ -1,28 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
 import { LoggerModule } from 'nestjs-pino';
+import { pino, type Logger as Pino } from 'pino';
 
 import type { AppConfig } from '../config/app-config.js';
-import { LogContextInterceptor } from './log-context.interceptor.js';
 
-/** The request id that Fastify's genReqId stores on the raw request, shared with pino-http. */
-export interface RawRequestWithId extends IncomingMessage {
-  requestId?: string;
-  tenantId?: string;
-  applicationId?: string;
-}
-
-/** Creates a request id for Fastify and keeps it on the raw request for the log line. */
-export function generateRequestId(raw: RawRequestWithId): string {
-  const id = randomUUID();
-  raw.requestId = id;
-  return id;
-}
-
-/** Header and body paths that must never reach a log line. */
+/** Header paths that must never reach a log line. */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -30,46 +13,50 @@ export const REDACTED_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
-function levelFor(_request: IncomingMessage, response: ServerResponse, error?: Error): string {
-  if (error !== undefined || response.statusCode >= 500) {
-    return 'error';
-  }
-  return response.statusCode >= 400 ? 'warn' : 'info';
+/** Creates the one pino logger that Fastify, Nest and the request log lines share. */
+export function createRootLogger(config: AppConfig): Pino {
+  return pino({
+    level: config.logLevel,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  });
 }
 
 /**
- * Structured JSON logs through nestjs-pino: one line per request with method, URL, status,
- * duration, request id, tenant and application, and the Nest logger routed to the same pino
- * instance. Tokens and cookies are redacted.
+ * Logs one line per finished request with method, URL, status, duration, request id, tenant and
+ * application; Fastify adds the request id as reqId. Fastify's own request lines are disabled in favour of this one, and the bearer
+ * token is never part of it.
  */
+export function registerRequestLogging(fastify: FastifyInstance): void {
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    request.log[level](
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: status,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+        tenantId: request.principal?.tenantId,
+        applicationId: request.principal?.applicationId,
+      },
+      'request completed',
+    );
+    done();
+  });
+}
+
+/** Routes the Nest logger through the shared pino instance (nestjs-pino). */
 @Module({})
 export class LoggingModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(logger: Pino): DynamicModule {
     return {
       module: LoggingModule,
       imports: [
         LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.logLevel,
-            redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-            genReqId: (request: RawRequestWithId) => request.requestId ?? randomUUID(),
-            customLogLevel: levelFor,
-            customProps: (request: RawRequestWithId) => ({
-              tenantId: request.tenantId,
-              applicationId: request.applicationId,
-            }),
-            serializers: {
-              req: (request: { id: string; method: string; url: string }) => ({
-                id: request.id,
-                method: request.method,
-                url: request.url,
-              }),
-              res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
-            },
-          },
+          pinoHttp: { logger: logger as unknown as Pino<never>, autoLogging: false },
+          forRoutes: [],
         }),
       ],
-      providers: [{ provide: APP_INTERCEPTOR, useClass: LogContextInterceptor }],
     };
   }
 }

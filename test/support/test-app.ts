@@ -47,7 +47,7 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 
   const token = (scopes = READ_WRITE, tenantId = T1): Promise<string> =>
     issuer.mint({ scp: scopes, tid: tenantId });

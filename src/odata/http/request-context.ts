@@ -50,12 +50,15 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function hostOf(request: FastifyRequest, trustProxy: boolean, fallback: string): string {
+function hostOf(request: FastifyRequest, trustProxy: boolean): string {
   const forwarded = trustProxy
     ? firstHeader(request.headers['x-forwarded-host'])?.split(',')[0]?.trim()
     : undefined;
-  const host = forwarded ?? firstHeader(request.headers.host);
-  return host !== undefined && SAFE_HOST.test(host) ? host : fallback;
+  if (forwarded !== undefined && SAFE_HOST.test(forwarded)) {
+    return forwarded;
+  }
+  const host = firstHeader(request.headers.host);
+  return host !== undefined && SAFE_HOST.test(host) ? host : localHostOf(request);
 }
 
 function schemeOf(request: FastifyRequest, trustProxy: boolean, tls: boolean): string {
@@ -71,7 +74,13 @@ function schemeOf(request: FastifyRequest, trustProxy: boolean, tls: boolean): s
 export interface RequestContextOptions {
   trustProxy: boolean;
   tls: boolean;
-  fallbackHost: string;
+}
+
+/** The address the request arrived on, for links when the Host header is missing or unsafe. */
+function localHostOf(request: FastifyRequest): string {
+  const address = request.socket.localAddress ?? '127.0.0.1';
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `${host}:${request.socket.localPort ?? 80}`;
 }
 
 /**
@@ -93,7 +102,7 @@ export function attachRequestContext(
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   const { surface, prefix } = surfaceOf(path);
   const scheme = schemeOf(request, options.trustProxy, options.tls);
-  const host = hostOf(request, options.trustProxy, options.fallbackHost);
+  const host = hostOf(request, options.trustProxy);
 
   const context: GraphRequestContext = {
     requestId,
