@@ -26,7 +26,8 @@ export class AppModule {
     logger: PinoRoot,
     embedded?: EmbeddedDatabase,
   ): DynamicModule {
-    const poolSize = embedded !== undefined ? embedded.maxConnections : 10;
+    // The embedded server accepts a fixed number of connections: leave two for tools and tests.
+    const poolSize = embedded !== undefined ? Math.max(1, embedded.maxConnections - 2) : 10;
     return {
       module: AppModule,
       global: true,

@@ -1,7 +1,12 @@
 import 'reflect-metadata';
 
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pg from 'pg';
+import { DataSource } from 'typeorm';
 
 import { createApp } from '../../src/app.factory.js';
 import { buildAppConfig } from '../../src/config/app-config.js';
@@ -29,12 +34,21 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Starts the service on the test database with a throwaway signing key. */
+/** The database of the most recently started service, for the direct helpers below. */
+let activeDatabaseUrl = TEST_DATABASE_URL;
+
+/**
+ * Starts the service on the test database with a throwaway signing key. With TEST_EMBEDDED=1 it
+ * runs on the embedded PGlite database in a temporary DATA_DIR instead, as `npm start` does.
+ */
 export async function startTestApp(environment: Record<string, string> = {}): Promise<TestApp> {
   const issuer = await createTestIssuer();
+  const embedded = process.env.TEST_EMBEDDED === '1';
   const config = buildAppConfig({
     NODE_ENV: 'test',
-    DATABASE_URL: TEST_DATABASE_URL,
+    ...(embedded
+      ? { DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'eas-embedded-')) }
+      : { DATABASE_URL: TEST_DATABASE_URL }),
     AUTH_JWKS_FILE: issuer.jwksPath,
     AUTH_AUDIENCE: 'api://eas-service',
     AUTH_CLOCK_TOLERANCE_SECONDS: '60',
@@ -45,6 +59,7 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     logger: process.env.TEST_LOG_LEVEL === undefined ? false : undefined,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
+  activeDatabaseUrl = (app.get(DataSource).options as { url: string }).url;
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   const origin = `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
@@ -69,13 +84,16 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     async close() {
       await app.close();
       await issuer.cleanup();
+      if (embedded) {
+        await rm(config.dataDir, { recursive: true, force: true });
+      }
     },
   };
 }
 
 /** Deletes every row of the given tenants, bypassing the service, so each suite starts clean. */
 export async function clearTenants(...tenantIds: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  const client = new pg.Client({ connectionString: activeDatabaseUrl });
   await client.connect();
   try {
     await client.query('DELETE FROM device_scores WHERE tenant_id = ANY($1::uuid[])', [tenantIds]);
@@ -89,7 +107,7 @@ export async function queryDatabase<T extends pg.QueryResultRow>(
   sql: string,
   params: unknown[] = [],
 ): Promise<T[]> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  const client = new pg.Client({ connectionString: activeDatabaseUrl });
   await client.connect();
   try {
     return (await client.query<T>(sql, params)).rows;
