@@ -81,8 +81,7 @@ export async function createApp(
   });
   registerJsonBodyParser(fastify, config.bodyLimitBytes);
   registerRequestLogging(fastify);
-  // Security headers on every response; the API serves JSON and XML only, so no page needs a CSP
-  // exception, and HSTS is sent only when this listener itself speaks HTTPS.
+  // Security headers on every response. HSTS is sent only when this listener itself serves HTTPS.
   await app.register(helmet, {
     hsts: config.tls !== undefined,
     crossOriginResourcePolicy: { policy: 'same-site' },

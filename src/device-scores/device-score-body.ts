@@ -16,7 +16,7 @@ export const MAX_TEXT_LENGTH = 256;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const HEALTH_MEMBERS = HEALTH_STATE_ENUM.members.map((member) => member.name);
 
-/** Whether the value is a finite JSON number that is -1 (score unavailable) or from 0 to 100. */
+/** Checks that the value is a finite JSON number that is -1 (score unavailable) or from 0 to 100. */
 export function isScore(value: unknown): value is number {
   return (
     typeof value === 'number' &&
@@ -26,7 +26,7 @@ export function isScore(value: unknown): value is number {
 }
 
 /**
- * Whether the value is text PostgreSQL stores unchanged: at most 256 code points, no U+0000
+ * Checks that the value is text PostgreSQL stores unchanged: at most 256 code points, no U+0000
  * (text columns reject it) and no lone surrogate (it would be stored as U+FFFD).
  */
 export function isStorableText(value: unknown): value is string {

@@ -19,14 +19,14 @@ export function toDeviceScoreResource(
   surface: Surface,
   select?: readonly string[],
 ): WireEntity {
-  const wanted = select !== undefined && select.length > 0 ? new Set(select) : undefined;
+  const selected = select !== undefined && select.length > 0 ? new Set(select) : undefined;
   const entity: WireEntity = {
     '@odata.type': DEVICE_SCORES_ODATA_TYPE,
     '@odata.etag': etagOf(row),
   };
 
   for (const property of DEVICE_SCORES_MODEL.properties) {
-    if (!property.surfaces.includes(surface) || (wanted && !wanted.has(property.name))) {
+    if (!property.surfaces.includes(surface) || (selected && !selected.has(property.name))) {
       continue;
     }
     const value = row[property.column];
@@ -55,7 +55,7 @@ export const DEVICE_SCORE_COLUMNS = [
   'row_version',
 ];
 
-/** The creation time in whole microseconds as text, computed from the given table alias. */
+/** Returns the SQL for the creation time in whole microseconds as text, from the given table alias. */
 export function createdMicrosExpression(alias?: string): string {
   const column = alias === undefined ? 'created_at' : `${alias}.created_at`;
   return `floor(extract(epoch from ${column}) * 1000000)::bigint::text AS "created_us"`;

@@ -19,7 +19,7 @@ const COLLECTION = 'deviceManagement/userExperienceAnalyticsDeviceScores';
 /** The collection path under each surface: Graph beta, Graph v1.0, and the bare documented path. */
 export const DEVICE_SCORES_PATHS = [`beta/${COLLECTION}`, `v1.0/${COLLECTION}`, COLLECTION];
 
-/** Paths and methods for 405 answers on paths that exist under another method. */
+/** Paths and methods for 405 responses on paths that exist under another method. */
 export const DEVICE_SCORES_ROUTES = [
   {
     pattern: /^(\/beta|\/v1\.0)?\/deviceManagement\/userExperienceAnalyticsDeviceScores\/?$/,

@@ -29,7 +29,12 @@ export function createRootLogger(config: AppConfig): Pino {
 export function registerRequestLogging(fastify: FastifyInstance): void {
   fastify.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    let level: 'error' | 'warn' | 'info' = 'info';
+    if (status >= 500) {
+      level = 'error';
+    } else if (status >= 400) {
+      level = 'warn';
+    }
     request.log[level](
       {
         method: request.method,

@@ -11,7 +11,7 @@ import { toGraphException } from './error-mapping.js';
 import { GraphErrorCode, GraphException } from './graph-error.js';
 import { requestContextOf } from './request-context.js';
 
-/** A path pattern the service serves and the methods it accepts there, for 405 answers. */
+/** A path pattern the service serves and the methods it accepts there, for 405 responses. */
 export interface RouteMethods {
   pattern: RegExp;
   methods: readonly string[];

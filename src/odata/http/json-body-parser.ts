@@ -7,9 +7,9 @@ const BODY_METHODS = new Set(['POST', 'PATCH', 'PUT']);
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
 /**
- * Replaces Fastify's body parsers with one that accepts only JSON: the media type is matched in
- * any case and with any parameters, a charset other than UTF-8 is rejected, and every failure is
- * a Graph error (415, 413 from the body limit, or 400) instead of Fastify's own body.
+ * Replaces Fastify's body parsers with one that accepts only JSON. The media type matches in any
+ * case and with any parameters, and a charset other than UTF-8 is rejected. Every failure is a
+ * Graph error (415, 413 from the body limit, or 400) instead of Fastify's own body.
  */
 export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: number): void {
   fastify.removeAllContentTypeParsers();

@@ -6,7 +6,7 @@ import type { Surface } from '../query/entity-model.js';
 
 export type MetadataLevel = 'none' | 'minimal' | 'full';
 
-/** What every layer needs to know about the current request, set once by `attachRequestContext`. */
+/** Per-request values that every layer reads, set once by `attachRequestContext`. */
 export interface GraphRequestContext {
   requestId: string;
   clientRequestId: string;
@@ -76,7 +76,7 @@ export interface RequestContextOptions {
   tls: boolean;
 }
 
-/** The address the request arrived on, for links when the Host header is missing or unsafe. */
+/** Returns the address the request arrived on, for links when the Host header is missing or unsafe. */
 function localHostOf(request: FastifyRequest): string {
   const address = request.socket.localAddress ?? '127.0.0.1';
   const host = address.includes(':') ? `[${address}]` : address;
