@@ -26,6 +26,8 @@ export interface AppConfig {
   skiptokenSecret: Buffer;
   logLevel: string;
   bodyLimitBytes: number;
+  /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */
+  shutdownGraceSeconds: number;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -77,5 +79,6 @@ export function buildAppConfig(raw: Record<string, unknown> = process.env): AppC
       : randomBytes(32),
     logLevel: env.LOG_LEVEL ?? (production ? 'info' : 'debug'),
     bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 1024 * 1024,
+    shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS ?? 10,
   };
 }

@@ -52,7 +52,9 @@ export class EnvironmentVariables {
   AUTH_ALLOWED_TENANTS?: string;
 
   @IsOptional()
-  @Matches(/^https:\/\/\S+$/, { message: 'AUTH_JWKS_URI must be an https:// URL' })
+  @Matches(/^https:\/\/\S+$|^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\/\S*$/, {
+    message: 'AUTH_JWKS_URI must be an https:// URL (plain http only on a loopback address)',
+  })
   AUTH_JWKS_URI?: string;
 
   @IsOptional()
@@ -121,6 +123,12 @@ export class EnvironmentVariables {
   @Min(1)
   @Max(1024 * 1024 * 1024)
   BODY_LIMIT_BYTES?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  SHUTDOWN_GRACE_SECONDS?: number;
 }
 
 const NUMERIC_VARIABLES = [
@@ -131,6 +139,7 @@ const NUMERIC_VARIABLES = [
   'THROTTLE_WRITES',
   'THROTTLE_WINDOW_SECONDS',
   'BODY_LIMIT_BYTES',
+  'SHUTDOWN_GRACE_SECONDS',
 ] as const;
 
 /** Converts whole-number text to a number; anything else stays text so validation names it. */

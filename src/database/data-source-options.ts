@@ -2,12 +2,16 @@ import type { DataSourceOptions } from 'typeorm';
 
 import { CreateDeviceScores1764806400000 } from '../../migrations/1764806400000-CreateDeviceScores.js';
 import { IsolateTenantsWithRowSecurity1764806400001 } from '../../migrations/1764806400001-IsolateTenantsWithRowSecurity.js';
+import { IndexBatteryHealthScoreOrder1796411045028 } from '../../migrations/1796411045028-IndexBatteryHealthScoreOrder.js';
+import { SortDeviceNameIndexNullsFirst1796411045029 } from '../../migrations/1796411045029-SortDeviceNameIndexNullsFirst.js';
 import { DeviceScoreEntity } from '../device-scores/device-score.entity.js';
 
 /** Every migration in order. Listed by hand so the compiled service and the tests load the same set. */
 export const MIGRATIONS = [
   CreateDeviceScores1764806400000,
   IsolateTenantsWithRowSecurity1764806400001,
+  IndexBatteryHealthScoreOrder1796411045028,
+  SortDeviceNameIndexNullsFirst1796411045029,
 ];
 
 export const ENTITIES = [DeviceScoreEntity];

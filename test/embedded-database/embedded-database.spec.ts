@@ -36,6 +36,8 @@ const SLOW_TEST_MS = 120_000;
 const EXPECTED_MIGRATIONS = [
   'CreateDeviceScores1764806400000',
   'IsolateTenantsWithRowSecurity1764806400001',
+  'IndexBatteryHealthScoreOrder1796411045028',
+  'SortDeviceNameIndexNullsFirst1796411045029',
 ];
 
 let dataDir: string;

@@ -81,7 +81,7 @@ describe('compileFilter', () => {
     ],
     [
       'endpointAnalyticsScore mod 3 eq 1',
-      '(CAST(mod(CAST(ds.endpoint_analytics_score AS numeric), NULLIF(CAST(CAST(:f_0 AS double precision) AS numeric), 0)) AS double precision) = CAST(:f_1 AS double precision))',
+      '(CAST(mod(CAST(CAST(ds.endpoint_analytics_score AS text) AS numeric), NULLIF(CAST(CAST(CAST(:f_0 AS double precision) AS text) AS numeric), 0)) AS double precision) = CAST(:f_1 AS double precision))',
       { f_0: 3, f_1: 1 },
     ],
     [
@@ -226,7 +226,7 @@ describe('compileOrderBy', () => {
         kind: 'double',
         nullable: false,
         direction: 'ASC',
-        nulls: 'FIRST',
+        nulls: 'LAST',
       },
       {
         property: 'id',
@@ -234,7 +234,7 @@ describe('compileOrderBy', () => {
         kind: 'guid',
         nullable: false,
         direction: 'ASC',
-        nulls: 'FIRST',
+        nulls: 'LAST',
       },
     ]);
   });

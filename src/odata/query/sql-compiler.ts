@@ -13,7 +13,12 @@ export interface OrderColumn {
   kind: PropertyKind;
   nullable: boolean;
   direction: 'ASC' | 'DESC';
-  /** Nulls sort first ascending and last descending, as if null were the smallest value. */
+  /**
+   * Placement of nulls. In a nullable column they sort first ascending and last descending, as
+   * if null were the smallest value. A column that cannot be null gets PostgreSQL's default for
+   * the direction (last ascending, first descending), which changes no result but lets the
+   * ORDER BY match a plain b-tree index instead of sorting every row of the tenant.
+   */
   nulls: 'FIRST' | 'LAST';
 }
 
@@ -30,6 +35,15 @@ interface Compiled {
 }
 
 const COMPARISON_SQL = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
+
+/**
+ * The code points with the Unicode White_Space property, which `trim` removes as .NET's
+ * String.Trim does: tab to carriage return, space, U+0085, no-break space and the Unicode space
+ * and separator characters.
+ */
+const UNICODE_WHITESPACE =
+  '\t\n\u000b\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007' +
+  '\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
 
 /** Lengths and offsets are clamped to this before a cast to integer, so the cast cannot fail. */
 const MAX_INTEGER = 2147483647;
@@ -185,6 +199,11 @@ class FilterCompiler {
    * Compiles arithmetic on doubles. Division and modulo by zero give NULL through NULLIF instead
    * of an error, so the comparison around them is false. Modulo goes through numeric, because
    * PostgreSQL has no double precision modulo. Its result takes the sign of the dividend.
+   * Each operand reaches numeric through its text form, the shortest decimal that reads back as
+   * the same double, because a direct cast keeps only 15 significant digits and would make
+   * `7.333333333333333 mod 100` return 7.33333333333333.
+   * NOTE: the text form is that shortest decimal only while extra_float_digits is at least 1,
+   * the PostgreSQL default. With 0 or less, modulo falls back to 15 significant digits.
    * NOTE: a double precision overflow (`1e308 mul 10`) still raises SQLSTATE 22003, which the
    * caller must report as a 400.
    */
@@ -204,8 +223,8 @@ class FilterCompiler {
       case 'div':
         return { sql: `(${left.sql} / NULLIF(${right.sql}, 0))`, mayBeNull: true };
       case 'mod': {
-        const dividend = `CAST(${left.sql} AS numeric)`;
-        const divisor = `NULLIF(CAST(${right.sql} AS numeric), 0)`;
+        const dividend = `CAST(CAST(${left.sql} AS text) AS numeric)`;
+        const divisor = `NULLIF(CAST(CAST(${right.sql} AS text) AS numeric), 0)`;
 
         return { sql: `CAST(mod(${dividend}, ${divisor}) AS double precision)`, mayBeNull: true };
       }
@@ -218,7 +237,7 @@ class FilterCompiler {
    */
   private call(name: FilterFunction, args: Compiled[]): Compiled {
     const mayBeNull = args.some((arg) => arg.mayBeNull);
-    const [first, second, third] = args.map((arg) => arg.sql);
+    const [first, second] = args.map((arg) => arg.sql);
     switch (name) {
       case 'contains':
         return { sql: `(strpos(${first}, ${second}) > 0)`, mayBeNull };
@@ -230,8 +249,12 @@ class FilterCompiler {
         return { sql: `lower(${first})`, mayBeNull };
       case 'toupper':
         return { sql: `upper(${first})`, mayBeNull };
-      case 'trim':
-        return { sql: `btrim(${first})`, mayBeNull };
+      case 'trim': {
+        // btrim with one argument removes only spaces.
+        const whitespace = this.writer.param(UNICODE_WHITESPACE, 'text');
+
+        return { sql: `btrim(${first}, ${whitespace})`, mayBeNull };
+      }
       case 'length':
         return { sql: `CAST(char_length(${first}) AS double precision)`, mayBeNull };
       case 'indexof':
@@ -240,11 +263,11 @@ class FilterCompiler {
         return { sql: `(${first} || ${second})`, mayBeNull };
       case 'substring': {
         // substr counts from 1; a negative start counts as 0, a negative length as 0.
-        const start = `${clampToInteger(second, MAX_INTEGER - 1)} + 1`;
+        const start = `${clampToInteger(args[1], MAX_INTEGER - 1)} + 1`;
         const sql =
-          third === undefined
+          args[2] === undefined
             ? `substr(${first}, ${start})`
-            : `substr(${first}, ${start}, ${clampToInteger(third, MAX_INTEGER)})`;
+            : `substr(${first}, ${start}, ${clampToInteger(args[2], MAX_INTEGER)})`;
 
         return { sql, mayBeNull };
       }
@@ -252,9 +275,22 @@ class FilterCompiler {
   }
 }
 
-/** Truncates a double to an integer in [0, max]; NaN becomes max, so the cast never raises. */
-function clampToInteger(sql: string, max: number): string {
-  return `CAST(LEAST(GREATEST(trunc(${sql}), 0), ${max}) AS integer)`;
+/**
+ * Truncates a double to an integer in [0, max], with NaN as max, so the cast never raises.
+ * A NULL stays NULL, so `substring(deviceName, length(model))` is null when model is null.
+ * GREATEST and LEAST skip NULL arguments, so a value that may be NULL goes through
+ * float8larger and float8smaller instead, the functions behind PostgreSQL's max and min of
+ * double precision. They return NULL for a NULL argument and also order NaN above every number.
+ * A CASE with `x IS NULL` would repeat x, so nested substring calls would grow the SQL
+ * exponentially.
+ */
+function clampToInteger(value: Compiled, max: number): string {
+  const whole = `trunc(${value.sql})`;
+  if (!value.mayBeNull) {
+    return `CAST(LEAST(GREATEST(${whole}, 0), ${max}) AS integer)`;
+  }
+
+  return `CAST(float8smaller(float8larger(${whole}, 0), ${max}) AS integer)`;
 }
 
 /**
@@ -342,6 +378,15 @@ function orderColumn(model: EntityModel, name: string, direction: 'ASC' | 'DESC'
     kind: property.kind,
     nullable: property.nullable,
     direction,
-    nulls: direction === 'ASC' ? 'FIRST' : 'LAST',
+    nulls: nullsPlacement(direction, property.nullable),
   };
+}
+
+function nullsPlacement(direction: 'ASC' | 'DESC', nullable: boolean): 'FIRST' | 'LAST' {
+  if (nullable) {
+    return direction === 'ASC' ? 'FIRST' : 'LAST';
+  }
+
+  // PostgreSQL's default, which plain b-tree indexes serve in either scan direction.
+  return direction === 'ASC' ? 'LAST' : 'FIRST';
 }
