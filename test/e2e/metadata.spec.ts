@@ -63,7 +63,7 @@ describe('$metadata against the model', () => {
     guid: 'Edm.Guid',
   };
 
-  async function parsedSchema(surface: 'beta' | 'v1.0') {
+  async function parsedSchema(surface: 'beta' | 'v1.0'): Promise<any> {
     const response = await service.request({
       method: 'GET',
       url: `/${surface}/$metadata`,
@@ -82,8 +82,8 @@ describe('$metadata against the model', () => {
           'NavigationProperty',
         ].includes(name),
     });
-    const document = parser.parse(response.body, true) as any;
-    return document['edmx:Edmx']['edmx:DataServices'].Schema;
+    const document: Record<string, any> = parser.parse(response.body, true);
+    return document['edmx:Edmx']['edmx:DataServices'].Schema as unknown;
   }
 
   test.each(['beta', 'v1.0'] as const)('%s entity type matches the model', async (surface) => {
