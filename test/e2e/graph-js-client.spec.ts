@@ -287,4 +287,37 @@ describe('Microsoft Graph JavaScript client', () => {
     expect(error.code).toBe('BadRequest');
     expect(error.requestId).toMatch(GUID);
   });
+
+  test('every error kind raises its GraphError', async () => {
+    const client = createClient();
+    const created = await client.api(SET).post({ deviceName: 'errors' });
+    const entity = `${SET}/${created.id}`;
+
+    const notFound = await graphErrorOf(
+      client.api(`${SET}/00000000-0000-4000-8000-0000000000ff`).get(),
+    );
+    const forbidden = await graphErrorOf(
+      createClient(tenant, 'DeviceManagementManagedDevices.Read.All').api(SET).post({}),
+    );
+    const conflict = await graphErrorOf(client.api(SET).post({ id: created.id }));
+    const precondition = await graphErrorOf(
+      client.api(entity).header('If-Match', 'W/"0-0"').patch({ model: 'stale' }),
+    );
+    const invalid = await graphErrorOf(client.api(SET).post({ endpointAnalyticsScore: '87.5' }));
+    const notAllowed = await graphErrorOf(client.api(SET).put({}));
+
+    const cases: [GraphError, number, string][] = [
+      [notFound, 404, 'ResourceNotFound'],
+      [forbidden, 403, 'Forbidden'],
+      [conflict, 409, 'Conflict'],
+      [precondition, 412, 'PreconditionFailed'],
+      [invalid, 400, 'BadRequest'],
+      [notAllowed, 405, 'MethodNotAllowed'],
+    ];
+    for (const [error, status, code] of cases) {
+      expect(error.statusCode).toBe(status);
+      expect(error.code).toBe(code);
+      expect(error.requestId).toMatch(GUID);
+    }
+  });
 });
