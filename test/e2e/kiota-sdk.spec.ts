@@ -357,4 +357,39 @@ describe('Microsoft Graph beta SDK (Kiota)', () => {
       failure?.errorEscaped?.innerError?.requestId,
     ]);
   });
+
+  it('updates and deletes through generated templates', async () => {
+    const id = randomUUID();
+    await queryDatabase(
+      `INSERT INTO device_scores (tenant_id, id, device_name) VALUES ($1, $2, 'Kiota-update')`,
+      [TENANT, id],
+    );
+    const pathParameters = { 'userExperienceAnalyticsDeviceScores%2Did': id };
+
+    const patch = new RequestInformation(HttpMethod.PATCH, ENTITY_TEMPLATE, pathParameters);
+    patch.headers.tryAdd('Accept', 'application/json');
+    patch.setContentFromParsable(
+      adapter,
+      'application/json',
+      { model: 'Updated model', batteryHealthScore: 42.5 },
+      serializeUserExperienceAnalyticsDeviceScores,
+    );
+    await adapter.sendNoResponseContent(patch, ERROR_MAPPINGS);
+    const updated = await getOne(id);
+
+    const remove = new RequestInformation(HttpMethod.DELETE, ENTITY_TEMPLATE, pathParameters);
+    await adapter.sendNoResponseContent(remove, ERROR_MAPPINGS);
+    let failure: ODataError | undefined;
+    try {
+      await getOne(id);
+    } catch (error) {
+      failure = error as ODataError;
+    }
+
+    expect(updated?.model).toBe('Updated model');
+    expect(updated?.batteryHealthScore).toBe(42.5);
+    expect(updated?.deviceName).toBe('Kiota-update');
+    expect(failure?.responseStatusCode).toBe(404);
+    expect(failure?.errorEscaped?.code).toBe('ResourceNotFound');
+  });
 });
