@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { toGraphException } from './error-mapping.js';
 import { GraphErrorCode, GraphException } from './graph-error.js';
-import { requestContextOf } from './request-context.js';
+import { originFormOf, requestContextOf } from './request-context.js';
 
 /** A path pattern the service serves and the methods it accepts there, for 405 responses. */
 export interface RouteMethods {
@@ -20,6 +20,24 @@ export interface RouteMethods {
 /** Formats a date as Graph's innerError.date does: UTC, whole seconds, no zone suffix. */
 function graphDate(date: Date): string {
   return date.toISOString().slice(0, 19);
+}
+
+/** Serializes the Graph error body of `error` for a request with these correlation ids. */
+export function graphErrorBody(
+  error: GraphException,
+  ids: { requestId: string; clientRequestId: string },
+): string {
+  return JSON.stringify({
+    error: {
+      code: error.code,
+      message: error.message,
+      innerError: {
+        date: graphDate(new Date()),
+        'request-id': ids.requestId,
+        'client-request-id': ids.clientRequestId,
+      },
+    },
+  });
 }
 
 /**
@@ -67,26 +85,11 @@ export class GraphExceptionFilter implements ExceptionFilter {
     for (const [name, value] of Object.entries(error.headers)) {
       reply.header(name, value);
     }
-    reply
-      .status(error.status)
-      .type('application/json')
-      .send(
-        JSON.stringify({
-          error: {
-            code: error.code,
-            message: error.message,
-            innerError: {
-              date: graphDate(new Date()),
-              'request-id': context.requestId,
-              'client-request-id': context.clientRequestId,
-            },
-          },
-        }),
-      );
+    reply.status(error.status).type('application/json').send(graphErrorBody(error, context));
   }
 
   private routeNotFound(request: FastifyRequest): GraphException {
-    const url = request.raw.url ?? '/';
+    const url = originFormOf(request.raw.url ?? '/');
     const path = url.split('?', 1)[0];
     const route = this.routes.find((candidate) => candidate.pattern.test(path));
     if (route !== undefined && !route.methods.includes(request.method)) {

@@ -7,18 +7,34 @@ const BODY_METHODS = new Set(['POST', 'PATCH', 'PUT']);
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
 /**
+ * Maximum nesting of arrays and objects in a body, the default MaxDepth of ASP.NET Core's
+ * System.Text.Json. Deeper values overflow the stack of recursive code that walks them later,
+ * such as class-transformer.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Decodes strict UTF-8: malformed bytes throw instead of becoming U+FFFD. A BOM is kept. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
  * Replaces Fastify's body parsers with one that accepts only JSON. The media type matches in any
- * case and with any parameters, and a charset other than UTF-8 is rejected. Every failure is a
- * Graph error (415, 413 from the body limit, or 400) instead of Fastify's own body.
+ * case and with any parameters, and a charset other than UTF-8 is rejected. The body must be
+ * valid UTF-8 and nest at most MAX_JSON_DEPTH levels. Every failure is a Graph error (415, 413
+ * from the body limit, or 400) instead of Fastify's own body.
  */
 export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: number): void {
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+  fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
     const contentType = request.headers['content-type'] ?? '';
-    const text = typeof body === 'string' ? body : body.toString('utf8');
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
 
+    // Node.js keeps only the first Content-Type, while a proxy in front may have used another.
+    if (countHeaderLines(request.raw.rawHeaders, 'content-type') > 1) {
+      done(badRequest('The request has more than one Content-Type header. Send exactly one.'));
+      return;
+    }
     if (!JSON_MEDIA_TYPE.test(contentType)) {
-      if (contentType === '' && text.length === 0) {
+      if (contentType === '' && bytes.length === 0) {
         done(null, undefined);
         return;
       }
@@ -41,6 +57,13 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
       );
       return;
     }
+    let text: string;
+    try {
+      text = UTF8.decode(bytes);
+    } catch {
+      done(badRequest('The request body is not valid UTF-8.'));
+      return;
+    }
     if (text.trim().length === 0) {
       // Some clients label every request as JSON, so a bodiless DELETE stays valid.
       if (BODY_METHODS.has(request.method)) {
@@ -50,6 +73,14 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
       }
       return;
     }
+    if (exceedsNesting(text, MAX_JSON_DEPTH)) {
+      done(
+        badRequest(
+          `The request body nests arrays and objects deeper than the maximum of ${MAX_JSON_DEPTH} levels.`,
+        ),
+      );
+      return;
+    }
     try {
       done(null, JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text));
     } catch (error) {
@@ -57,4 +88,45 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
       done(badRequest(`The request body is not valid JSON${detail}.`));
     }
   });
+}
+
+function countHeaderLines(rawHeaders: readonly string[], name: string): number {
+  let count = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    if (rawHeaders[index].toLowerCase() === name) {
+      count += 1;
+    }
+  }
+
+  return count;
+}
+
+/**
+ * Checks whether JSON text nests arrays and objects deeper than `maxDepth`, in one pass that
+ * skips brackets inside strings. Invalid JSON is left for JSON.parse to report.
+ */
+function exceedsNesting(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const character = text.charCodeAt(index);
+    if (inString) {
+      if (character === 0x5c) {
+        index += 1;
+      } else if (character === 0x22) {
+        inString = false;
+      }
+    } else if (character === 0x22) {
+      inString = true;
+    } else if (character === 0x5b || character === 0x7b) {
+      depth += 1;
+      if (depth > maxDepth) {
+        return true;
+      }
+    } else if (character === 0x5d || character === 0x7d) {
+      depth -= 1;
+    }
+  }
+
+  return false;
 }

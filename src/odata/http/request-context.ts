@@ -30,6 +30,24 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SAFE_CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const SAFE_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
+/** Scheme and authority at the start of an absolute-form request target (RFC 9112, 3.2.2). */
+const ABSOLUTE_FORM_ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * Returns a request target in origin form. Fastify routes an absolute-form target such as
+ * `http://host/v1.0/...` by its path, so the scheme and authority are dropped here as well. Links
+ * in responses still take their host from the Host header.
+ */
+export function originFormOf(target: string): string {
+  const origin = ABSOLUTE_FORM_ORIGIN.exec(target);
+  if (origin === null) {
+    return target;
+  }
+  const rest = target.slice(origin[0].length);
+
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 export function surfaceOf(path: string): { surface: Surface; prefix: string } {
   if (path === '/v1.0' || path.startsWith('/v1.0/')) {
     return { surface: 'v1.0', prefix: '/v1.0' };
@@ -97,7 +115,7 @@ export function attachRequestContext(
   const clientRequestId =
     offered !== undefined && SAFE_CLIENT_REQUEST_ID.test(offered) ? offered : requestId;
 
-  const url = request.raw.url ?? '/';
+  const url = originFormOf(request.raw.url ?? '/');
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   const { surface, prefix } = surfaceOf(path);
