@@ -195,6 +195,14 @@ export function parseDeviceScoreBody(
           `'microsoft.graph.userExperienceAnalyticsDeviceScores'.${hint}`,
       );
     }
+    if (typeof value === 'object' && value !== null) {
+      // Nested values are never valid here, and rejecting them first keeps deep nesting away
+      // from class-transformer, whose recursion would overflow the stack.
+      throw badRequest(
+        `Invalid value for property '${name}': expected a string, a number or null, not an ` +
+          `${Array.isArray(value) ? 'array' : 'object'}.`,
+      );
+    }
     values[name] = value;
   }
 
