@@ -88,6 +88,7 @@ export class TokenVerifier {
         clockTolerance: this.options.clockToleranceSeconds,
         requiredClaims: ['exp', 'iss', 'tid'],
       });
+      assertBoundedLifetime(payload);
 
       return payload;
     } catch (error) {
@@ -210,4 +211,18 @@ function normalizeTenants(tenants: '*' | ReadonlySet<string>): '*' | ReadonlySet
   }
 
   return new Set([...tenants].map((tenant) => tenant.toLowerCase()));
+}
+
+/**
+ * Identity-platform access tokens live 60 to 90 minutes; a token valid for more than a day was
+ * not issued by it, so it is rejected even when its signature verifies.
+ */
+const MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
+function assertBoundedLifetime(payload: JWTPayload): void {
+  const now = Math.floor(Date.now() / 1000);
+  const issuedAt = payload.iat ?? payload.nbf ?? now;
+  if (typeof payload.exp === 'number' && payload.exp - issuedAt > MAX_TOKEN_LIFETIME_SECONDS) {
+    throw invalidToken('The access token is valid for more than 24 hours. Request a new token.');
+  }
 }

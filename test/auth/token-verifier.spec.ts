@@ -592,3 +592,25 @@ describe('TokenVerifier options', () => {
     await expect(createVerifier({ clockToleranceSeconds: -1 })).rejects.toThrow(RangeError);
   });
 });
+
+describe('TokenVerifier token lifetime', () => {
+  it('rejects a token valid for more than a day', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await issuer.mint({ scp: READ_ALL, iat: now, exp: now + 2 * 24 * 3600 });
+
+    await expectInvalidToken(verifier.verify(bearer(token)), /more than 24 hours/);
+  });
+
+  it('rejects a far-future exp without iat', async () => {
+    const token = await issuer.mint({ scp: READ_ALL, iat: undefined, nbf: undefined, exp: 1e12 });
+
+    await expectInvalidToken(verifier.verify(bearer(token)), /more than 24 hours/);
+  });
+
+  it('accepts a 90-minute token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await issuer.mint({ scp: READ_ALL, iat: now, exp: now + 90 * 60 });
+
+    await expect(verifier.verify(bearer(token))).resolves.toMatchObject({ tenantId: T1 });
+  });
+});
