@@ -6,17 +6,22 @@ import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { DataSource } from 'typeorm';
 
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { startEmbeddedDatabase } from './database/embedded-database.js';
 import { runMigrations } from './database/migrate.js';
+import { setupApiDocs } from './docs/api-docs.js';
+import { GracefulShutdown } from './lifecycle/graceful-shutdown.js';
 import { createRootLogger, registerRequestLogging } from './logging/logging.module.js';
 import { DEVICE_SCORES_ROUTES } from './device-scores/device-scores.controller.js';
 import { registerJsonBodyParser } from './odata/http/json-body-parser.js';
 import { GraphExceptionFilter } from './odata/http/graph-exception.filter.js';
 import { rewriteKeySegment } from './odata/http/key-segment.js';
+import { badRequest } from './odata/http/graph-error.js';
+import { sendClientError, sendFrameworkError } from './odata/http/transport-errors.js';
 import { ODataResponseInterceptor } from './odata/http/odata-response.interceptor.js';
 import { attachRequestContext } from './odata/http/request-context.js';
 
@@ -24,6 +29,8 @@ export interface CreateAppOptions {
   /** The PostgreSQL URL to use; defaults to the configured DATABASE_URL. */
   databaseUrl?: string;
   logger?: LoggerService | false;
+  /** Destination of the pino logger's JSON lines; standard output when unset. */
+  logDestination?: DestinationStream;
 }
 
 /**
@@ -40,7 +47,7 @@ export async function createApp(
     databaseUrl === undefined ? await startEmbeddedDatabase(config.dataDir) : undefined;
   databaseUrl ??= embedded?.url ?? '';
 
-  const rootLogger = createRootLogger(config);
+  const rootLogger = createRootLogger(config, options.logDestination);
   const fastifyOptions = {
     bodyLimit: config.bodyLimitBytes,
     maxParamLength: 500,
@@ -51,13 +58,23 @@ export async function createApp(
     genReqId: () => randomUUID(),
     loggerInstance: rootLogger,
     disableRequestLogging: true,
+    // Errors raised before routing (unparseable HTTP, bad percent-encoding) get Graph bodies too.
+    clientErrorHandler: sendClientError,
+    frameworkErrors: sendFrameworkError,
   };
+  // Node's default 16 KiB header limit would reject a 16 KB $filter before the service sees it.
+  const maxHeaderSize = 64 * 1024;
   const adapter = config.tls
     ? new FastifyAdapter({
         ...fastifyOptions,
-        https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+        https: {
+          cert: readFileSync(config.tls.certFile),
+          key: readFileSync(config.tls.keyFile),
+          maxHeaderSize,
+          requireHostHeader: false,
+        },
       })
-    : new FastifyAdapter(fastifyOptions);
+    : new FastifyAdapter({ ...fastifyOptions, http: { maxHeaderSize, requireHostHeader: false } });
 
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, databaseUrl, rootLogger, embedded),
@@ -77,6 +94,11 @@ export async function createApp(
   };
   fastify.addHook('onRequest', (request, reply, done) => {
     attachRequestContext(request, reply, contextOptions);
+    // Node's own check would answer a missing Host with an empty 400, so it is made here instead.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      done(badRequest('The Host header is missing. HTTP/1.1 requests must send one.'));
+      return;
+    }
     done();
   });
   registerJsonBodyParser(fastify, config.bodyLimitBytes);
@@ -95,7 +117,8 @@ export async function createApp(
     ]),
   );
   app.useGlobalInterceptors(new ODataResponseInterceptor());
-  app.enableShutdownHooks();
+  await setupApiDocs(app);
+  app.get(GracefulShutdown).listenForSignals(app);
 
   if (config.migrationsRun) {
     await runMigrations(app.get(DataSource));

@@ -13,7 +13,9 @@ import {
 } from './database/embedded-database.lifecycle.js';
 import { DeviceScoresModule } from './device-scores/device-scores.module.js';
 import { HealthModule } from './health/health.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { BatchModule } from './odata/batch/batch.module.js';
 import { MetadataModule } from './odata/metadata/metadata.module.js';
 
@@ -40,6 +42,8 @@ export class AppModule {
         HealthModule,
         MetadataModule,
         BatchModule,
+        MetricsModule,
+        LifecycleModule,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },

@@ -3,6 +3,15 @@ import type { FastifyRequest } from 'fastify';
 
 import { principalOf } from '../auth/principal-of.js';
 import { READ_PERMISSIONS, RequirePermissions, WRITE_PERMISSIONS } from '../auth/permissions.js';
+import {
+  ApiCountDeviceScores,
+  ApiCreateDeviceScore,
+  ApiDeleteDeviceScore,
+  ApiDeviceScoresController,
+  ApiGetDeviceScore,
+  ApiListDeviceScores,
+  ApiUpdateDeviceScore,
+} from '../docs/operation-docs.js';
 import type {
   CollectionResult,
   CountResult,
@@ -42,23 +51,27 @@ function prefersRepresentation(request: FastifyRequest): boolean {
 }
 
 @Controller(DEVICE_SCORES_PATHS)
+@ApiDeviceScoresController()
 export class DeviceScoresController {
   constructor(private readonly deviceScores: DeviceScoresService) {}
 
   @Get()
   @RequirePermissions(...READ_PERMISSIONS)
+  @ApiListDeviceScores()
   list(@Req() request: FastifyRequest): Promise<CollectionResult> {
     return this.deviceScores.list(principalOf(request).tenantId, requestContextOf(request));
   }
 
   @Get('$count')
   @RequirePermissions(...READ_PERMISSIONS)
+  @ApiCountDeviceScores()
   count(@Req() request: FastifyRequest): Promise<CountResult> {
     return this.deviceScores.count(principalOf(request).tenantId, requestContextOf(request));
   }
 
   @Get(':id')
   @RequirePermissions(...READ_PERMISSIONS)
+  @ApiGetDeviceScore()
   get(
     @Req() request: FastifyRequest,
     @Param('id') id: string,
@@ -70,12 +83,14 @@ export class DeviceScoresController {
 
   @Post()
   @RequirePermissions(...WRITE_PERMISSIONS)
+  @ApiCreateDeviceScore()
   create(@Req() request: FastifyRequest, @Body() body: unknown): Promise<EntityResult> {
     return this.deviceScores.create(principalOf(request).tenantId, body, requestContextOf(request));
   }
 
   @Patch(':id')
   @RequirePermissions(...WRITE_PERMISSIONS)
+  @ApiUpdateDeviceScore()
   update(
     @Req() request: FastifyRequest,
     @Param('id') id: string,
@@ -95,6 +110,7 @@ export class DeviceScoresController {
 
   @Delete(':id')
   @RequirePermissions(...WRITE_PERMISSIONS)
+  @ApiDeleteDeviceScore()
   remove(@Req() request: FastifyRequest, @Param('id') id: string): Promise<NoContentResult> {
     return this.deviceScores.remove(principalOf(request).tenantId, id, requestContextOf(request), {
       ifMatch: firstHeaderValue(request.headers['if-match']),

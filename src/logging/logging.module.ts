@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { FastifyInstance } from 'fastify';
-import { LoggerModule } from 'nestjs-pino';
-import { pino, type Logger as Pino } from 'pino';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LoggerModule, PinoLogger } from 'nestjs-pino';
+import { type DestinationStream, pino, type Logger as Pino } from 'pino';
 
 import type { AppConfig } from '../config/app-config.js';
 
@@ -13,12 +13,17 @@ export const REDACTED_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
-/** Creates the one pino logger that Fastify, Nest and the request log lines share. */
-export function createRootLogger(config: AppConfig): Pino {
-  return pino({
+/**
+ * Creates the one pino logger that Fastify, Nest and the request log lines share. It writes to
+ * `destination` when given, else to standard output.
+ */
+export function createRootLogger(config: AppConfig, destination?: DestinationStream): Pino {
+  const options = {
     level: config.logLevel,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-  });
+  };
+
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 /**
@@ -27,6 +32,7 @@ export function createRootLogger(config: AppConfig): Pino {
  * token is never part of it.
  */
 export function registerRequestLogging(fastify: FastifyInstance): void {
+  bindRequestIdToNestLogs(fastify);
   fastify.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
     let level: 'error' | 'warn' | 'info' = 'info';
@@ -48,6 +54,23 @@ export function registerRequestLogging(fastify: FastifyInstance): void {
     );
     done();
   });
+}
+
+/**
+ * Gives every Nest Logger line written while a request runs the request's `reqId`, the id of its
+ * "request completed" line. The context is entered again after body parsing, because the parser's
+ * stream events do not carry it over.
+ *
+ * NOTE: this replaces the request middleware of nestjs-pino, which does not run in this
+ * application: LoggerModule.configure() registers it, but it is never called for a request.
+ */
+function bindRequestIdToNestLogs(fastify: FastifyInstance): void {
+  const contexts = new PinoLogger({ pinoHttp: { logger: fastify.log as unknown as Pino<never> } });
+  const enter = (request: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
+    contexts.runInContext(done, { bindings: { reqId: request.id } });
+  };
+  fastify.addHook('onRequest', enter);
+  fastify.addHook('preValidation', enter);
 }
 
 /** Routes the Nest logger through the shared pino instance (nestjs-pino). */

@@ -2,6 +2,7 @@ import { Body, Controller, Header, HttpCode, Inject, Post, Req, UseGuards } from
 import type { FastifyRequest } from 'fastify';
 
 import { Public } from '../../auth/permissions.js';
+import { ApiBatch } from '../../docs/operation-docs.js';
 import { BatchAccessGuard } from './batch-access.guard.js';
 import { BatchService } from './batch.service.js';
 
@@ -24,6 +25,7 @@ export class BatchController {
   @UseGuards(BatchAccessGuard)
   @HttpCode(200)
   @Header('Content-Type', BATCH_CONTENT_TYPE)
+  @ApiBatch()
   async execute(@Req() request: FastifyRequest, @Body() body: unknown): Promise<string> {
     return JSON.stringify(await this.batch.execute(body, request));
   }

@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
 
 import { GraphErrorCode, GraphException, badRequest } from './graph-error.js';
 
@@ -109,9 +109,18 @@ export function toGraphException(error: unknown): GraphException | undefined {
     if (sqlState !== undefined && UNAVAILABLE_SQLSTATE.test(sqlState)) {
       return databaseUnavailable();
     }
+    if (UNAVAILABLE_MESSAGES.test(error.message)) {
+      return databaseUnavailable();
+    }
     return undefined;
   }
 
+  if (error instanceof QueryRunnerAlreadyReleasedError) {
+    return databaseUnavailable();
+  }
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && UNAVAILABLE_SQLSTATE.test(code)) {
+    return databaseUnavailable();
+  }
   if (code !== undefined && UNAVAILABLE_NODE_CODES.has(code)) {
     return databaseUnavailable();
   }
