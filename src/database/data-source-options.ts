@@ -4,6 +4,7 @@ import { CreateDeviceScores1764806400000 } from '../../migrations/1764806400000-
 import { IsolateTenantsWithRowSecurity1764806400001 } from '../../migrations/1764806400001-IsolateTenantsWithRowSecurity.js';
 import { IndexBatteryHealthScoreOrder1796411045028 } from '../../migrations/1796411045028-IndexBatteryHealthScoreOrder.js';
 import { SortDeviceNameIndexNullsFirst1796411045029 } from '../../migrations/1796411045029-SortDeviceNameIndexNullsFirst.js';
+import { SummarizeModelScores1796500000000 } from '../../migrations/1796500000000-SummarizeModelScores.js';
 import { DeviceScoreEntity } from '../device-scores/device-score.entity.js';
 
 /** Every migration in order. Listed by hand so the compiled service and the tests load the same set. */
@@ -12,6 +13,7 @@ export const MIGRATIONS = [
   IsolateTenantsWithRowSecurity1764806400001,
   IndexBatteryHealthScoreOrder1796411045028,
   SortDeviceNameIndexNullsFirst1796411045029,
+  SummarizeModelScores1796500000000,
 ];
 
 export const ENTITIES = [DeviceScoreEntity];

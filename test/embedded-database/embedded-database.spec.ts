@@ -38,6 +38,7 @@ const EXPECTED_MIGRATIONS = [
   'IsolateTenantsWithRowSecurity1764806400001',
   'IndexBatteryHealthScoreOrder1796411045028',
   'SortDeviceNameIndexNullsFirst1796411045029',
+  'SummarizeModelScores1796500000000',
 ];
 
 let dataDir: string;

@@ -1,4 +1,8 @@
-import { serializeQueryOptions, splitQueryString } from '../../src/odata/query/query-string.js';
+import {
+  findCustomOption,
+  serializeQueryOptions,
+  splitQueryString,
+} from '../../src/odata/query/query-string.js';
 import { badRequestMessage } from './device-scores-fixture.js';
 
 const LIST = new Set([
@@ -65,7 +69,7 @@ describe('splitQueryString', () => {
     ['$=1', "'$' is not supported"],
     ['$expand=x', '$expand is not supported'],
     ['expand=x', '$expand is not supported'],
-    ['$apply=groupby((a))', '$apply is not supported'],
+    ['$apply=groupby((a))', 'The query option $apply is not supported on this request.'],
     ['$format=xml', "Invalid $format: 'xml' is not supported"],
     ['$filter=%zz', "'%zz' is not a valid percent-encoding"],
     ['$filter=abc%', "'%' is not a valid percent-encoding"],
@@ -96,6 +100,10 @@ describe('splitQueryString', () => {
     );
   });
 
+  it('accepts $apply where the request takes it', () => {
+    expect(values('$apply=groupby((a))', new Set(['apply']))).toEqual({ apply: 'groupby((a))' });
+  });
+
   it('accepts $format=json on any request', () => {
     expect(values('$format=json', new Set())).toEqual({ format: 'json' });
     expect(values('$format=JSON', new Set())).toEqual({ format: 'JSON' });
@@ -103,6 +111,26 @@ describe('splitQueryString', () => {
 
   it('ignores unknown options without a dollar', () => {
     expect(values('colour=red&filterx=1', new Set())).toEqual({});
+  });
+});
+
+describe('findCustomOption', () => {
+  it('finds a custom option in any case and decodes it once', () => {
+    expect(
+      findCustomOption('$top=1&IncludeUnavailableScores=TRUE', 'includeUnavailableScores'),
+    ).toBe('TRUE');
+    expect(findCustomOption('name=a+b%2B', 'name')).toBe('a b+');
+    expect(findCustomOption('name', 'name')).toBe('');
+  });
+
+  it('returns undefined when the option is absent', () => {
+    expect(findCustomOption('$top=1&other=1', 'name')).toBeUndefined();
+  });
+
+  it('rejects a repeated custom option', () => {
+    expect(badRequestMessage(() => findCustomOption('name=1&NAME=2', 'name'))).toBe(
+      "The query option name is specified more than once (as 'name' and 'NAME').",
+    );
   });
 });
 

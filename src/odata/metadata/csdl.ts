@@ -5,6 +5,19 @@ export interface ContainedSetModel {
   singleton: string;
   singletonType: string;
   model: EntityModel;
+  /** Edm types that differ from what the property kind implies, such as Edm.Int64 for a count. */
+  edmTypes?: Readonly<Record<string, string>>;
+  /** Whether the set rejects create, update and delete. */
+  readOnly?: boolean;
+  /** `$apply` support, announced with Org.OData.Aggregation.V1.ApplySupported. */
+  apply?: ApplySupport;
+}
+
+/** Features of `$apply` on a set, for the ApplySupported annotation. */
+export interface ApplySupport {
+  transformations: readonly string[];
+  /** Custom query options (names without `$`) that change aggregation, with a description. */
+  customOptions?: readonly { name: string; description: string }[];
 }
 
 function escapeXml(text: string): string {
@@ -19,7 +32,12 @@ function escapeXml(text: string): string {
  * Returns the Edm type of a property. Keys are Edm.String as in Microsoft Graph's own metadata,
  * although the service accepts only GUID text for them, so generated clients type them the same.
  */
-function edmType(property: PropertyModel, model: EntityModel): string {
+function edmType(property: PropertyModel, set: ContainedSetModel): string {
+  const { model } = set;
+  const override = set.edmTypes?.[property.name];
+  if (override !== undefined) {
+    return override;
+  }
   switch (property.kind) {
     case 'guid':
       return property.name === model.key ? 'Edm.String' : 'Edm.Guid';
@@ -32,7 +50,8 @@ function edmType(property: PropertyModel, model: EntityModel): string {
   }
 }
 
-function capabilityAnnotations(target: string): string[] {
+function capabilityAnnotations(target: string, set: ContainedSetModel, surface: Surface): string[] {
+  const writable = set.readOnly === true ? 'false' : 'true';
   return [
     `<Annotations Target="${target}">`,
     '<Annotation Term="Org.OData.Capabilities.V1.TopSupported" Bool="true"/>',
@@ -53,13 +72,70 @@ function capabilityAnnotations(target: string): string[] {
     '<Annotation Term="Org.OData.Capabilities.V1.ExpandRestrictions"><Record>' +
       '<PropertyValue Property="Expandable" Bool="false"/></Record></Annotation>',
     '<Annotation Term="Org.OData.Capabilities.V1.InsertRestrictions"><Record>' +
-      '<PropertyValue Property="Insertable" Bool="true"/></Record></Annotation>',
+      `<PropertyValue Property="Insertable" Bool="${writable}"/></Record></Annotation>`,
     '<Annotation Term="Org.OData.Capabilities.V1.UpdateRestrictions"><Record>' +
-      '<PropertyValue Property="Updatable" Bool="true"/></Record></Annotation>',
+      `<PropertyValue Property="Updatable" Bool="${writable}"/></Record></Annotation>`,
     '<Annotation Term="Org.OData.Capabilities.V1.DeleteRestrictions"><Record>' +
-      '<PropertyValue Property="Deletable" Bool="true"/></Record></Annotation>',
+      `<PropertyValue Property="Deletable" Bool="${writable}"/></Record></Annotation>`,
+    ...applyAnnotations(set, surface),
     '</Annotations>',
   ];
+}
+
+/**
+ * Describes `$apply` support with the Data Aggregation vocabulary (Org.OData.Aggregation.V1):
+ * the transformations, no rollup, and every non-key property of the surface as groupable and
+ * aggregatable. Custom query options are listed with Org.OData.Capabilities.V1.CustomQueryOptions.
+ */
+function applyAnnotations(set: ContainedSetModel, surface: Surface): string[] {
+  const { apply, model } = set;
+  if (apply === undefined) {
+    return [];
+  }
+
+  const properties = model.properties.filter(
+    (property) => property.name !== model.key && property.surfaces.includes(surface),
+  );
+  const transformations = apply.transformations
+    .map((name) => `<String>${escapeXml(name)}</String>`)
+    .join('');
+  const groupable = properties
+    .map((property) => `<PropertyPath>${property.name}</PropertyPath>`)
+    .join('');
+  const aggregatable = properties
+    .map(
+      (property) =>
+        '<Record Type="Org.OData.Aggregation.V1.AggregatablePropertyType">' +
+        `<PropertyValue Property="Property" PropertyPath="${property.name}"/></Record>`,
+    )
+    .join('');
+  const lines = [
+    '<Annotation Term="Org.OData.Aggregation.V1.ApplySupported"><Record>' +
+      `<PropertyValue Property="Transformations"><Collection>${transformations}</Collection>` +
+      '</PropertyValue>' +
+      '<PropertyValue Property="Rollup" EnumMember="Org.OData.Aggregation.V1.RollupType/None"/>' +
+      `<PropertyValue Property="GroupableProperties"><Collection>${groupable}</Collection>` +
+      '</PropertyValue>' +
+      `<PropertyValue Property="AggregatableProperties"><Collection>${aggregatable}` +
+      '</Collection></PropertyValue></Record></Annotation>',
+  ];
+  const options = apply.customOptions ?? [];
+  if (options.length > 0) {
+    const records = options
+      .map(
+        (option) =>
+          `<Record><PropertyValue Property="Name" String="${escapeXml(option.name)}"/>` +
+          `<PropertyValue Property="Description" String="${escapeXml(option.description)}"/>` +
+          '<PropertyValue Property="Required" Bool="false"/></Record>',
+      )
+      .join('');
+    lines.push(
+      '<Annotation Term="Org.OData.Capabilities.V1.CustomQueryOptions">' +
+        `<Collection>${records}</Collection></Annotation>`,
+    );
+  }
+
+  return lines;
 }
 
 /**
@@ -97,16 +173,15 @@ export function buildCsdl(sets: readonly ContainedSetModel[], surface: Surface):
     '<Property Name="id" Type="Edm.String" Nullable="false"/>',
     '</EntityType>',
   );
-  for (const { model } of sets) {
+  for (const set of sets) {
+    const { model } = set;
     lines.push(`<EntityType Name="${model.typeName}" BaseType="graph.entity">`);
     for (const property of model.properties) {
       if (property.name === model.key || !property.surfaces.includes(surface)) {
         continue;
       }
       const nullable = property.nullable ? '' : ' Nullable="false"';
-      lines.push(
-        `<Property Name="${property.name}" Type="${edmType(property, model)}"${nullable}/>`,
-      );
+      lines.push(`<Property Name="${property.name}" Type="${edmType(property, set)}"${nullable}/>`);
     }
     lines.push('</EntityType>');
   }
@@ -133,9 +208,8 @@ export function buildCsdl(sets: readonly ContainedSetModel[], surface: Surface):
   lines.push('</EntityContainer>');
 
   for (const set of sets) {
-    lines.push(
-      ...capabilityAnnotations(`${namespace}.GraphService/${set.singleton}/${set.model.entitySet}`),
-    );
+    const target = `${namespace}.GraphService/${set.singleton}/${set.model.entitySet}`;
+    lines.push(...capabilityAnnotations(target, set, surface));
   }
 
   lines.push('</Schema>', '</edmx:DataServices>', '</edmx:Edmx>');

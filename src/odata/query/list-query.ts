@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 
 import { badRequest } from '../http/graph-error.js';
+import {
+  compileApplyFilters,
+  planAggregateCount,
+  planAggregateQuery,
+  planApply,
+  type AggregateCountPlan,
+  type AggregateQueryPlan,
+  type ApplyPlanContext,
+  type ApplyQueryOptions,
+} from './apply-query.js';
 import { bindFilter } from './binder.js';
 import type { EntityModel, Surface } from './entity-model.js';
 import { checkOptionValue } from './option-error.js';
@@ -87,6 +97,23 @@ export interface CountQueryPlan {
   search?: SqlFragment;
 }
 
+/** List options of a collection that may also take `$apply`. */
+export interface CollectionQueryOptions extends ListQueryOptions {
+  /** Settings of `$apply` on the collection, required when `accepted` contains `apply`. */
+  apply?: ApplyQueryOptions;
+}
+
+/**
+ * The plan of a collection request: entities, paged by skiptoken, or the result of an `$apply`
+ * that aggregates, paged by offset. An `$apply` of filter transformations only returns
+ * entities, with its conditions added to `$filter`.
+ */
+export type CollectionQueryPlan =
+  { kind: 'entities'; plan: ListQueryPlan } | { kind: 'aggregate'; plan: AggregateQueryPlan };
+
+export type CollectionCountPlan =
+  { kind: 'entities'; plan: CountQueryPlan } | { kind: 'aggregate'; plan: AggregateCountPlan };
+
 /** Options that a next link repeats and that the skiptoken scope covers. */
 const REPEATED_OPTIONS: readonly SystemOptionName[] = SYSTEM_OPTIONS.filter(
   (name) => name !== 'skip' && name !== 'skiptoken',
@@ -95,20 +122,129 @@ const REPEATED_OPTIONS: readonly SystemOptionName[] = SYSTEM_OPTIONS.filter(
 /**
  * Parses, checks and compiles the query options of a collection request.
  * Throws a 400 GraphException for any invalid option, including a bad `$skiptoken`.
+ * A collection that takes `$apply` is planned with planCollectionQuery instead.
  */
 export function planListQuery(
   rawQuery: string,
   model: EntityModel,
   options: ListQueryOptions,
 ): ListQueryPlan {
-  if (!Number.isInteger(options.maxPageSize) || options.maxPageSize < 1) {
-    throw new Error(`maxPageSize must be a positive integer, not ${options.maxPageSize}.`);
+  const query = splitQueryString(rawQuery, options.accepted);
+  if (query.apply !== undefined) {
+    throw new Error('planListQuery does not run $apply; use planCollectionQuery.');
   }
 
+  return planEntities(query, model, options, []);
+}
+
+/**
+ * Parses, checks and compiles the query options of a collection request that may contain
+ * `$apply`. Throws a 400 GraphException for any invalid option.
+ */
+export function planCollectionQuery(
+  rawQuery: string,
+  model: EntityModel,
+  options: CollectionQueryOptions,
+): CollectionQueryPlan {
   const query = splitQueryString(rawQuery, options.accepted);
+  if (query.apply === undefined) {
+    return { kind: 'entities', plan: planEntities(query, model, options, []) };
+  }
+
+  checkMaxPageSize(options.maxPageSize);
+  const context = applyContext(options);
+  const planned = planApply(query, rawQuery, model, context);
+  if (planned.bound.output === undefined) {
+    const conditions = compileApplyFilters(planned, options.alias, context.paramPrefix);
+
+    return { kind: 'entities', plan: planEntities(query, model, options, conditions) };
+  }
+
+  return { kind: 'aggregate', plan: planAggregateQuery(query, planned, model, context) };
+}
+
+/** Plans a `/$count` request that may contain `$apply`. */
+export function planCollectionCount(
+  rawQuery: string,
+  model: EntityModel,
+  options: CountQueryOptions & { apply?: ApplyQueryOptions },
+): CollectionCountPlan {
+  const query = splitQueryString(rawQuery, options.accepted);
+  const paramPrefix = options.paramPrefix ?? 'odata';
+  if (query.apply === undefined) {
+    const plan = compileConditions(query, model, options.surface, options.alias, paramPrefix);
+
+    return { kind: 'entities', plan };
+  }
+
+  const context = applyContext({ ...options, maxPageSize: 1 });
+  const planned = planApply(query, rawQuery, model, context);
+  if (planned.bound.output === undefined) {
+    const plan = compileConditions(query, model, options.surface, options.alias, paramPrefix);
+    const conditions = compileApplyFilters(planned, options.alias, paramPrefix);
+
+    return {
+      kind: 'entities',
+      plan: { ...plan, filter: combineConditions(conditions, plan.filter) },
+    };
+  }
+
+  return { kind: 'aggregate', plan: planAggregateCount(query, planned, model, context) };
+}
+
+function applyContext(
+  options: Pick<CollectionQueryOptions, 'surface' | 'maxPageSize' | 'paramPrefix' | 'apply'>,
+): ApplyPlanContext {
+  if (options.apply === undefined) {
+    throw new Error('A collection that accepts $apply needs apply options.');
+  }
+
+  return {
+    surface: options.surface,
+    maxPageSize: options.maxPageSize,
+    paramPrefix: options.paramPrefix ?? 'odata',
+    apply: options.apply,
+  };
+}
+
+function checkMaxPageSize(maxPageSize: number): void {
+  if (!Number.isInteger(maxPageSize) || maxPageSize < 1) {
+    throw new Error(`maxPageSize must be a positive integer, not ${maxPageSize}.`);
+  }
+}
+
+/** Joins SQL conditions with AND. Their parameter names are distinct by construction. */
+function combineConditions(
+  conditions: readonly SqlFragment[],
+  filter: SqlFragment | undefined,
+): SqlFragment | undefined {
+  const all = filter === undefined ? [...conditions] : [...conditions, filter];
+  if (all.length <= 1) {
+    return all[0];
+  }
+
+  return {
+    sql: `(${all.map((condition) => condition.sql).join(' AND ')})`,
+    params: Object.assign({}, ...all.map((condition) => condition.params)) as Record<
+      string,
+      unknown
+    >,
+  };
+}
+
+/** Plans an entity collection. `extraConditions` come from an `$apply` of filters. */
+function planEntities(
+  query: QueryOptions,
+  model: EntityModel,
+  options: ListQueryOptions,
+  extraConditions: readonly SqlFragment[],
+): ListQueryPlan {
+  checkMaxPageSize(options.maxPageSize);
   const alias = options.alias;
   const paramPrefix = options.paramPrefix ?? 'odata';
-  const { filter, search } = compileConditions(query, model, options.surface, alias, paramPrefix);
+  const conditions = compileConditions(query, model, options.surface, alias, paramPrefix);
+  const filter = combineConditions(extraConditions, conditions.filter);
+  const search = conditions.search;
   const orderBy = compileOrderBy(
     query.orderby === undefined
       ? []

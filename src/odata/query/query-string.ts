@@ -31,7 +31,7 @@ export interface QueryOption {
 
 export type QueryOptions = Partial<Record<SystemOptionName, QueryOption>>;
 
-const UNSUPPORTED_OPTIONS: ReadonlySet<SystemOptionName> = new Set(['expand', 'apply']);
+const UNSUPPORTED_OPTIONS: ReadonlySet<SystemOptionName> = new Set(['expand']);
 
 /** Options accepted on every request because they change no result: `$format=json`. */
 const ALWAYS_ACCEPTED: ReadonlySet<SystemOptionName> = new Set(['format']);
@@ -45,8 +45,9 @@ const ALWAYS_ACCEPTED: ReadonlySet<SystemOptionName> = new Set(['format']);
  *
  * `accepted` lists the options the request takes, as lower-case names without `$`. `$format=json`
  * is accepted on every request. Throws a 400 GraphException for a malformed escape or invalid
- * UTF-8, an unknown `$` option, an option given twice under any spelling, `$expand` or `$apply`,
- * a `$format` other than json, and an option missing from `accepted`.
+ * UTF-8, an unknown `$` option, an option given twice under any spelling, `$expand`, a `$format`
+ * other than json, and an option missing from `accepted`. `$apply` is such an option on
+ * collections that do not aggregate.
  */
 export function splitQueryString(rawQuery: string, accepted: ReadonlySet<string>): QueryOptions {
   const options: QueryOptions = {};
@@ -76,6 +77,37 @@ export function splitQueryString(rawQuery: string, accepted: ReadonlySet<string>
   }
 
   return options;
+}
+
+/**
+ * Returns the decoded value of a custom query option, one whose name has no `$`, or undefined
+ * when the query string does not contain it. The name matches case-insensitively, and `+` and
+ * percent escapes are decoded as in splitQueryString. Throws a 400 GraphException when the
+ * option is given more than once.
+ */
+export function findCustomOption(rawQuery: string, name: string): string | undefined {
+  const query = rawQuery.startsWith('?') ? rawQuery.slice(1) : rawQuery;
+  const lowerName = name.toLowerCase();
+  let found: { spelling: string; value: string } | undefined;
+  let pairStart = 0;
+  for (const pair of query.split('&')) {
+    const equals = pair.indexOf('=');
+    const rawName = equals === -1 ? pair : pair.slice(0, equals);
+    const spelling = decodeComponent(rawName, pairStart).text;
+    if (spelling.toLowerCase() === lowerName) {
+      if (found !== undefined) {
+        throw badRequest(
+          `The query option ${name} is specified more than once ` +
+            `(as '${found.spelling}' and '${spelling}').`,
+        );
+      }
+      const rawValue = equals === -1 ? '' : pair.slice(equals + 1);
+      found = { spelling, value: decodeComponent(rawValue, pairStart + equals + 1).text };
+    }
+    pairStart += pair.length + 1;
+  }
+
+  return found?.value;
 }
 
 /**
