@@ -21,6 +21,32 @@ import {
   requestContextOf,
 } from './request-context.js';
 
+/**
+ * Key of the function through which an entity writes its own JSON text. Mappers of large pages
+ * return such entities, so a page is written straight from the database rows, without an
+ * object per entity for JSON.stringify to walk.
+ */
+export const WRITE_ENTITY_JSON = Symbol('write entity JSON');
+
+/**
+ * Writes an entity as JSON text at a metadata level: `minimal` keeps the entity's annotations,
+ * `none` drops every `@odata.*` member, and `full` adds `@odata.id` and `@odata.editLink` (the
+ * given link) after `@odata.type`, exactly as `annotate` does for entity objects.
+ */
+export type EntityJsonWriter = (metadata: MetadataLevel, editLink: string | undefined) => string;
+
+/** An entity that writes its own JSON text; `id` stays readable for edit links. */
+export interface JsonWritableEntity {
+  readonly id?: unknown;
+  readonly [WRITE_ENTITY_JSON]: EntityJsonWriter;
+}
+
+const JSON_CONTENT_TYPES: Readonly<Record<MetadataLevel, string>> = {
+  none: jsonContentType('none'),
+  minimal: jsonContentType('minimal'),
+  full: jsonContentType('full'),
+};
+
 function jsonContentType(metadata: MetadataLevel): string {
   return (
     `application/json;odata.metadata=${metadata};odata.streaming=true;` +
@@ -57,9 +83,24 @@ function annotate(entity: WireEntity, metadata: MetadataLevel, editLink?: string
   return result;
 }
 
+/** Returns the JSON text of one entity at the metadata level. */
+function entityJson(entity: WireEntity, metadata: MetadataLevel, editLink?: string): string {
+  const write = (entity as Partial<JsonWritableEntity>)[WRITE_ENTITY_JSON];
+  return write !== undefined
+    ? write(metadata, editLink)
+    : JSON.stringify(annotate(entity, metadata, editLink));
+}
+
+/** Puts `members`, JSON text of object members such as `"a":1`, in front of an object's text. */
+function prependMembers(members: string, objectJson: string): string {
+  return objectJson === '{}' ? `{${members}}` : `{${members},${objectJson.slice(1)}`;
+}
+
 /**
  * Wraps handler results in the OData envelope: context URL, count, next link, metadata level,
  * and the OData content type. Controllers return the result classes and never shape JSON.
+ * The body is written as JSON text piece by piece, so entities that write their own JSON are
+ * copied in as they are.
  */
 @Injectable()
 export class ODataResponseInterceptor implements NestInterceptor {
@@ -72,20 +113,21 @@ export class ODataResponseInterceptor implements NestInterceptor {
   }
 
   private render(request: FastifyRequest, reply: FastifyReply, result: unknown): unknown {
-    const context = requestContextOf(request);
+    if (result instanceof CollectionResult) {
+      return renderCollection(requestContextOf(request), reply, result);
+    }
+    if (result instanceof EntityResult) {
+      return renderEntity(requestContextOf(request), reply, result);
+    }
 
     if (result instanceof NoContentResult) {
-      for (const [name, value] of Object.entries(result.headers)) {
-        reply.header(name, value);
-      }
+      reply.headers(result.headers);
       reply.status(204);
       return undefined;
     }
 
     if (result instanceof NotModifiedResult) {
-      for (const [name, value] of Object.entries(result.headers)) {
-        reply.header(name, value);
-      }
+      reply.headers(result.headers);
       reply.status(304);
       return undefined;
     }
@@ -95,44 +137,62 @@ export class ODataResponseInterceptor implements NestInterceptor {
       return String(result.count);
     }
 
-    if (result instanceof EntityResult) {
-      const { select, status, location, editLink, headers } = result.options;
-      for (const [name, value] of Object.entries(headers ?? {})) {
-        reply.header(name, value);
-      }
-      if (status !== undefined) {
-        reply.status(status);
-      }
-      if (location !== undefined) {
-        reply.header('Location', location);
-      }
-      reply.type(jsonContentType(context.metadata));
-      const body: WireEntity = {};
-      if (context.metadata !== 'none') {
-        body['@odata.context'] = contextUrl(context, result.entitySetPath, select, '/$entity');
-      }
-      return JSON.stringify(
-        Object.assign(body, annotate(result.entity, context.metadata, editLink)),
-      );
-    }
-
-    if (result instanceof CollectionResult) {
-      const { select, count, nextLinkQuery, collectionPath, editLinkOf } = result.options;
-      reply.type(jsonContentType(context.metadata));
-      const body: WireEntity = {};
-      if (context.metadata !== 'none') {
-        body['@odata.context'] = contextUrl(context, result.entitySetPath, select, '');
-      }
-      if (count !== undefined) {
-        body['@odata.count'] = count;
-      }
-      body.value = result.items.map((item) => annotate(item, context.metadata, editLinkOf?.(item)));
-      if (nextLinkQuery !== undefined) {
-        body['@odata.nextLink'] = `${context.baseUrl}/${collectionPath}?${nextLinkQuery}`;
-      }
-      return JSON.stringify(body);
-    }
-
     return result;
   }
+}
+
+function renderEntity(
+  context: GraphRequestContext,
+  reply: FastifyReply,
+  result: EntityResult,
+): string {
+  const { select, status, location, editLink, headers } = result.options;
+  if (headers !== undefined) {
+    reply.headers(headers);
+  }
+  if (status !== undefined) {
+    reply.status(status);
+  }
+  if (location !== undefined) {
+    reply.header('Location', location);
+  }
+  reply.type(JSON_CONTENT_TYPES[context.metadata]);
+
+  const json = entityJson(result.entity, context.metadata, editLink);
+  if (context.metadata === 'none') {
+    return json;
+  }
+  const url = contextUrl(context, result.entitySetPath, select, '/$entity');
+  return prependMembers(`"@odata.context":${JSON.stringify(url)}`, json);
+}
+
+function renderCollection(
+  context: GraphRequestContext,
+  reply: FastifyReply,
+  result: CollectionResult,
+): string {
+  const { select, count, nextLinkQuery, collectionPath, editLinkOf } = result.options;
+  const { metadata } = context;
+  reply.type(JSON_CONTENT_TYPES[metadata]);
+
+  const members: string[] = [];
+  if (metadata !== 'none') {
+    const url = contextUrl(context, result.entitySetPath, select, '');
+    members.push(`"@odata.context":${JSON.stringify(url)}`);
+  }
+  if (count !== undefined) {
+    members.push(`"@odata.count":${JSON.stringify(count)}`);
+  }
+  let value = '';
+  for (const [index, item] of result.items.entries()) {
+    const editLink = metadata === 'full' ? editLinkOf?.(item) : undefined;
+    value += index === 0 ? '' : ',';
+    value += entityJson(item, metadata, editLink);
+  }
+  members.push(`"value":[${value}]`);
+  if (nextLinkQuery !== undefined) {
+    const link = `${context.baseUrl}/${collectionPath}?${nextLinkQuery}`;
+    members.push(`"@odata.nextLink":${JSON.stringify(link)}`);
+  }
+  return `{${members.join(',')}}`;
 }
