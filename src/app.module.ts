@@ -5,6 +5,7 @@ import type { Logger as PinoRoot } from 'pino';
 import { AuthModule } from './auth/auth.module.js';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
 import { buildDataSourceOptions } from './database/data-source-options.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import type { EmbeddedDatabase } from './database/embedded-database.js';
 import {
@@ -16,6 +17,7 @@ import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { ModelScoresModule } from './model-scores/model-scores.module.js';
 import { BatchModule } from './odata/batch/batch.module.js';
 import { MetadataModule } from './odata/metadata/metadata.module.js';
 
@@ -39,6 +41,8 @@ export class AppModule {
         DatabaseModule,
         AuthModule,
         DeviceScoresModule,
+        ModelScoresModule,
+        DashboardModule,
         HealthModule,
         MetadataModule,
         BatchModule,

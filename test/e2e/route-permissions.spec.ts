@@ -41,6 +41,11 @@ const PUBLIC_ROUTES: Record<string, number> = {
   // Prometheus scrapers carry no token. The labels are method, route pattern and status code,
   // so no tenant or application id is exposed.
   'GET /metrics': 200,
+  // The dashboard page and its assets are static; the page asks for a token before it calls
+  // the API, and the API routes keep their own permissions.
+  'GET /dashboard': 200,
+  'GET /dashboard/dashboard.js': 200,
+  'GET /dashboard/dashboard.css': 200,
   // The batch is exempt from the global guard only to avoid counting it as a write. Its own
   // guard still requires a token, and each inner request passes the global guard.
   'POST /$batch': 401,
