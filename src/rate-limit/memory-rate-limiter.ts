@@ -4,6 +4,9 @@ import { Logger } from '@nestjs/common';
 
 import { assertValidLimit, type RateLimitDecision, type RateLimiter } from './rate-limiter.js';
 
+/** Milliseconds by which a timer may fire before the clock shows its full delay. */
+const TIMER_SLACK_MS = 20;
+
 export interface MemoryRateLimiterOptions {
   /**
    * Maximum number of keys kept at once. Beyond it the least recently used key is dropped, which
@@ -64,13 +67,15 @@ export class MemoryRateLimiter implements RateLimiter {
 
     const entry = this.windows.get(key) ?? { timestamps: [], windowMs };
     entry.windowMs = windowMs;
-    dropExpired(entry.timestamps, now - windowMs);
+    // A client that sleeps exactly Retry-After seconds can wake a few milliseconds early by this
+    // clock, because timers round to whole milliseconds, so that margin already counts as passed.
+    dropExpired(entry.timestamps, now - windowMs + TIMER_SLACK_MS);
     this.touch(key, entry);
 
     const count = entry.timestamps.length;
     if (count >= limit) {
       // The next request fits once enough of the oldest counted ones leave the window.
-      const freedAt = entry.timestamps[count - limit] + windowMs;
+      const freedAt = entry.timestamps[count - limit] + windowMs - TIMER_SLACK_MS;
 
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((freedAt - now) / 1000)) };
     }

@@ -115,9 +115,9 @@ describe('MemoryRateLimiter', () => {
     const limiter = new MemoryRateLimiter({ clock: clock.now });
     await limiter.consume('key', 1, 2);
 
-    clock.advance(1_999);
+    clock.advance(1_970);
     const almostFree = await limiter.consume('key', 1, 2);
-    clock.advance(-1_499);
+    clock.advance(-1_470);
     const halfway = await limiter.consume('key', 1, 2);
 
     expect(almostFree).toEqual({ allowed: false, retryAfterSeconds: 1 });
