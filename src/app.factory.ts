@@ -62,7 +62,7 @@ export async function createApp(
     clientErrorHandler: sendClientError,
     frameworkErrors: sendFrameworkError,
   };
-  // Node's default 16 KiB header limit would reject a 16 KB $filter before the service sees it.
+  // Node's default 16 KiB header limit would reject a 16 KB $filter before it reaches the service.
   const maxHeaderSize = 64 * 1024;
   const adapter = config.tls
     ? new FastifyAdapter({
@@ -94,7 +94,7 @@ export async function createApp(
   };
   fastify.addHook('onRequest', (request, reply, done) => {
     attachRequestContext(request, reply, contextOptions);
-    // Node's own check would answer a missing Host with an empty 400, so it is made here instead.
+    // Node's own check sends an empty 400 for a missing Host, so the check is made here instead.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       done(badRequest('The Host header is missing. HTTP/1.1 requests must send one.'));
       return;

@@ -214,7 +214,7 @@ function normalizeTenants(tenants: '*' | ReadonlySet<string>): '*' | ReadonlySet
 }
 
 /**
- * Identity-platform access tokens live 60 to 90 minutes; a token valid for more than a day was
+ * Identity-platform access tokens live 60 to 90 minutes. A token valid for more than a day was
  * not issued by it, so it is rejected even when its signature verifies.
  */
 const MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
