@@ -5,12 +5,13 @@ import { SCENARIOS, type Scenario, type TargetName } from './scenarios.js';
 
 export const HELP = `Usage: npm run bench -- [options]
 
-  --quick              100,000 rows, 3 s per run, 1 s warm-up, one round (under 2 minutes)
+  --quick              100,000 rows, 3 s per run, 1 s warm-up, one round, deep-paging walk of
+                       the service only (under 2 minutes)
   --rows N             rows in the dataset (default 1000000)
   --tenants N          tenants the rows are spread over (default 10)
   --seed N             seed of the generated data (default 7)
   --duration S         seconds of each measured run (default 10)
-  --warmup S           seconds of load before each measured run, not counted (default 3)
+  --warmup S           seconds of load before each measured run, not counted (default 2)
   --rounds N           measured runs per scenario and server; the order rotates (default 2)
   --connections N      concurrent connections (default 64)
   --scenarios A,B      run only these scenarios: ${SCENARIOS.map((scenario) => scenario.key).join(', ')}
@@ -116,7 +117,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     tenants: positiveInteger('tenants', values.tenants, 10),
     seed: positiveInteger('seed', values.seed, 7),
     durationSeconds: positiveInteger('duration', values.duration, quick ? 3 : 10),
-    warmupSeconds: positiveInteger('warmup', values.warmup, quick ? 1 : 3),
+    warmupSeconds: positiveInteger('warmup', values.warmup, quick ? 1 : 2),
     rounds: positiveInteger('rounds', values.rounds, quick ? 1 : 2),
     connections: positiveInteger('connections', values.connections, 64),
     scenarios: SCENARIOS.filter((scenario) => keys.includes(scenario.key)),
