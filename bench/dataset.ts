@@ -54,9 +54,9 @@ export async function ensureDatabase(adminUrl: string, name: string): Promise<bo
 }
 
 /**
- * Makes sure the migrated database holds the dataset of `spec`, loading it when the database is
- * new or holds another one, and deletes the devices earlier create scenarios added. Runs as the
- * table owner, which row-level security does not restrict, with explicit tenant ids.
+ * Makes sure the migrated database contains the dataset of `spec`, loading it when the database
+ * is new or contains another one, and deletes the devices earlier create scenarios added. Runs
+ * as the table owner, which row-level security does not restrict, with explicit tenant ids.
  */
 export async function prepareDataset(
   databaseUrl: string,
@@ -206,7 +206,7 @@ function deviceName(random: () => number): string {
   return `${prefix}-${suffix}`;
 }
 
-/** A score: -1 (unavailable) for 5% of values, else 0 to 100 with two decimals. */
+/** Draws a score: -1 (unavailable) for 5% of values, else 0 to 100 with two decimals. */
 function score(random: () => number): number {
   return random() < 0.05 ? -1 : Math.round(random() * 10000) / 100;
 }

@@ -75,21 +75,23 @@ const PROPERTIES = [
 const COLUMN_OF = new Map<string, string>(PROPERTIES.map(([name, column]) => [name, column]));
 const KIND_OF = new Map<string, string>(PROPERTIES.map(([name, , kind]) => [name, kind]));
 
-// The SQL below is the text TypeORM generates for the service, so both servers plan alike.
+// The SQL below is the text the service sends, as PostgreSQL's statement log shows it, so both
+// servers plan alike.
 const COLUMN_LIST = [...PROPERTIES.map(([, column]) => column), 'row_version'];
 const SELECT_LIST =
-  COLUMN_LIST.map((column) => `"ds"."${column}" AS "${column}"`).join(', ') +
+  COLUMN_LIST.map((column) => `ds.${column} AS "${column}"`).join(', ') +
   ', floor(extract(epoch from ds.created_at) * 1000000)::bigint::text AS "created_us"';
 const RETURNING_LIST =
   COLUMN_LIST.map((column) => `"${column}"`).join(', ') +
   ', floor(extract(epoch from created_at) * 1000000)::bigint::text AS "created_us"';
-const INSERT_COLUMNS = ['tenant_id', ...COLUMN_LIST, 'updated_at'];
+/** Columns a body may write, in the order the service lists them in INSERT and UPDATE. */
+const WRITABLE_COLUMNS = PROPERTIES.map(([, column]) => column).filter((column) => column !== 'id');
 const SET_TENANT = `SELECT set_config('role', $1, true), set_config('eas.tenant_id', $2, true)`;
 // The service turns these planner settings on for $search, because under row-level security
 // PostgreSQL estimates ILIKE without column statistics and would read every row of the tenant.
 const SEARCH_PLANNER_SETTINGS =
   "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)";
-const SELECT_BY_ID = `SELECT ${SELECT_LIST} FROM "device_scores" "ds" WHERE "ds"."tenant_id" = $1 AND "ds"."id" = $2`;
+const SELECT_BY_ID = `SELECT ${SELECT_LIST} FROM device_scores ds WHERE ds.tenant_id = $1 AND ds.id = $2`;
 
 type Row = Record<string, unknown>;
 
@@ -316,20 +318,20 @@ function decodeSkiptoken(token: string, scope: string, expected: number): unknow
 /** Builds the page query in the form the service's query compiler produces. */
 function pageQuery(tenantId: string, options: ListOptions, after?: unknown[]) {
   const values: unknown[] = [tenantId];
-  const conditions = ['"ds"."tenant_id" = $1'];
+  const conditions = ['ds.tenant_id = $1'];
   if (options.health !== undefined) {
     values.push(options.health);
-    conditions.push(`("ds"."health_status" = CAST($${values.length} AS smallint))`);
+    conditions.push(`((ds.health_status = CAST($${values.length} AS smallint)))`);
   }
   if (options.search !== undefined) {
     values.push(`%${options.search}%`);
     const term = `CAST($${values.length} AS text)`;
     conditions.push(
-      `("ds"."device_name" ILIKE ${term} ESCAPE '\\' OR "ds"."model" ILIKE ${term} ESCAPE '\\' ` +
-        `OR "ds"."manufacturer" ILIKE ${term} ESCAPE '\\')`,
+      `((ds.device_name ILIKE ${term} ESCAPE '\\' OR ds.model ILIKE ${term} ESCAPE '\\' ` +
+        `OR ds.manufacturer ILIKE ${term} ESCAPE '\\'))`,
     );
   }
-  const countSql = `SELECT count(*)::int AS "count" FROM "device_scores" "ds" WHERE ${conditions.join(' AND ')}`;
+  const countSql = `SELECT count(*)::int AS "count" FROM device_scores ds WHERE ${conditions.join(' AND ')}`;
   const countValues = [...values];
 
   if (after !== undefined && options.orderByScore) {
@@ -337,20 +339,21 @@ function pageQuery(tenantId: string, options: ListOptions, after?: unknown[]) {
     const score = `CAST($${values.length - 1} AS double precision)`;
     const id = `CAST($${values.length} AS uuid)`;
     conditions.push(
-      `(("ds"."endpoint_analytics_score" < ${score}) OR ` +
-        `("ds"."endpoint_analytics_score" = ${score} AND "ds"."id" > ${id}))`,
+      `(((ds.endpoint_analytics_score < ${score}) OR ` +
+        `(ds.endpoint_analytics_score = ${score} AND ds.id > ${id})))`,
     );
   } else if (after !== undefined) {
     values.push(after[0]);
-    conditions.push(`(("ds"."id") > (CAST($${values.length} AS uuid)))`);
+    conditions.push(`(((ds.id) > (CAST($${values.length} AS uuid))))`);
   }
   const order = options.orderByScore
-    ? '"ds"."endpoint_analytics_score" DESC NULLS FIRST, "ds"."id" ASC NULLS LAST'
-    : '"ds"."id" ASC NULLS LAST';
+    ? 'ds.endpoint_analytics_score DESC NULLS FIRST, ds.id ASC NULLS LAST'
+    : 'ds.id ASC NULLS LAST';
   const pageSize = Math.min(options.top ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+  values.push(pageSize + 1);
   const pageSql =
-    `SELECT ${SELECT_LIST} FROM "device_scores" "ds" WHERE ${conditions.join(' AND ')} ` +
-    `ORDER BY ${order} LIMIT ${pageSize + 1}`;
+    `SELECT ${SELECT_LIST} FROM device_scores ds WHERE ${conditions.join(' AND ')} ` +
+    `ORDER BY ${order} LIMIT $${values.length}`;
   return { pageSql, values, countSql, countValues, pageSize };
 }
 
@@ -463,17 +466,12 @@ async function create(request: FastifyRequest, reply: FastifyReply): Promise<str
   values.set('id', id.toLowerCase());
   values.set('tenant_id', caller.tenantId);
 
-  const parameters: unknown[] = [];
-  const placeholders = INSERT_COLUMNS.map((column) => {
-    if (!values.has(column)) {
-      return 'DEFAULT';
-    }
-    parameters.push(values.get(column));
-    return `$${parameters.length}`;
-  });
+  const columns = ['tenant_id', 'id', ...WRITABLE_COLUMNS.filter((column) => values.has(column))];
+  const parameters = columns.map((column) => values.get(column));
+  const placeholders = columns.map((_, index) => `$${index + 1}`);
   const sql =
-    `INSERT INTO "device_scores"(${INSERT_COLUMNS.map((column) => `"${column}"`).join(', ')}) ` +
-    `VALUES (${placeholders.join(', ')}) ON CONFLICT DO NOTHING  RETURNING ${RETURNING_LIST}`;
+    `INSERT INTO device_scores (${columns.join(', ')}) VALUES (${placeholders.join(', ')}) ` +
+    `ON CONFLICT DO NOTHING RETURNING ${RETURNING_LIST}`;
   const rows = await inTenant(
     caller.tenantId,
     async (client) => (await client.query<Row>(sql, parameters)).rows,
@@ -501,13 +499,13 @@ async function update(
     if (values.size === 0) {
       return current.rows[0];
     }
-    const parameters = [...values.values()];
-    const assignments = [...values.keys()].map((column, index) => `"${column}" = $${index + 1}`);
-    parameters.push(caller.tenantId, id);
+    const columns = WRITABLE_COLUMNS.filter((column) => values.has(column));
+    const parameters = [...columns.map((column) => values.get(column)), caller.tenantId, id];
+    const assignments = columns.map((column, index) => `${column} = $${index + 1}`);
     const sql =
-      `UPDATE "device_scores" SET ${assignments.join(', ')}, "row_version" = "row_version" + 1, ` +
-      `"updated_at" = now() WHERE "tenant_id" = $${parameters.length - 1} ` +
-      `AND "id" = $${parameters.length} RETURNING ${RETURNING_LIST}`;
+      `UPDATE device_scores SET ${assignments.join(', ')}, row_version = row_version + 1, ` +
+      `updated_at = now() WHERE tenant_id = $${parameters.length - 1} ` +
+      `AND id = $${parameters.length} RETURNING ${RETURNING_LIST}`;
     return (await client.query<Row>(sql, parameters)).rows[0];
   });
   reply.status(204).header('ETag', etagOf(row));
