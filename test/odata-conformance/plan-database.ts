@@ -171,6 +171,7 @@ export interface PlanNode {
   'Node Type': string;
   'Index Name'?: string;
   'Scan Direction'?: string;
+  'Index Cond'?: string;
   Plans?: PlanNode[];
 }
 

@@ -134,4 +134,16 @@ describe('dashboard query plans', () => {
       expect(nodes(root).some((node) => node['Scan Direction'] === 'Backward')).toBe(true);
     }
   });
+
+  // PostgreSQL cannot use the OR of a mixed-order keyset condition as an index bound. The extra
+  // bound on the score lets a deep page start reading at the last row of the page before.
+  it('bounds a descending score page', async () => {
+    const page = nextPagePlan({ $filter: HEALTH_FILTER, $orderby: 'endpointAnalyticsScore desc' });
+    const root = await explainPlan(dataSource, TENANT, page, { settings: NO_SORT_SETTINGS });
+    const conditions = nodes(root).flatMap((node) => node['Index Cond'] ?? []);
+
+    expect(conditions.some((condition) => /endpoint_analytics_score <=/.test(condition))).toBe(
+      true,
+    );
+  });
 });

@@ -133,6 +133,36 @@ describe('compileKeysetCondition', () => {
     expect(params).toEqual({ k_0: ID });
   });
 
+  it('bounds the first column of a mixed order so a deep page reads the index from there', () => {
+    const order = compileOrderBy(
+      [{ property: 'endpointAnalyticsScore', direction: 'DESC' }],
+      DEVICE_SCORES,
+    );
+    const { sql, params } = compileKeysetCondition(order, [42.5, ID], 'ds', 'k');
+
+    expect(sql).toBe(
+      '(ds.endpoint_analytics_score <= CAST(:k_0 AS double precision) AND ' +
+        '((ds.endpoint_analytics_score < CAST(:k_0 AS double precision))' +
+        ' OR (ds.endpoint_analytics_score = CAST(:k_0 AS double precision) AND ds.id > CAST(:k_1 AS uuid))))',
+    );
+    expect(params).toEqual({ k_0: 42.5, k_1: ID });
+  });
+
+  it('bounds a nullable first column ascending from a non-null value', () => {
+    const order = compileOrderBy(
+      [
+        { property: 'model', direction: 'ASC' },
+        { property: 'endpointAnalyticsScore', direction: 'DESC' },
+      ],
+      DEVICE_SCORES,
+    );
+    const { sql } = compileKeysetCondition(order, ['M1', 10, ID], undefined, 'k');
+
+    expect(sql.startsWith('(model >= CAST(:k_0 AS text) AND ((model > CAST(:k_0 AS text))')).toBe(
+      true,
+    );
+  });
+
   it('treats a null value as the first value ascending', () => {
     const order = compileOrderBy([{ property: 'model', direction: 'ASC' }], DEVICE_SCORES);
     const { sql } = compileKeysetCondition(order, [null, ID], undefined, 'k');

@@ -84,6 +84,7 @@ export function decodeSkiptoken(
  * The general form is an OR over each column i of (all columns before i equal AND column i
  * after its value), with null handled explicitly on both sides. When every column is NOT NULL
  * and all directions agree, a row-value comparison `(a, b) > (:x, :y)` is used instead.
+ * Otherwise the OR is joined to a bound on the first column where one can be written.
  */
 export function compileKeysetCondition(
   orderBy: readonly OrderColumn[],
@@ -128,7 +129,34 @@ export function compileKeysetCondition(
     terms.push(`(${[...equalities, after].join(' AND ')})`);
   }
 
-  return writer.fragment(terms.length === 0 ? 'FALSE' : `(${terms.join(' OR ')})`);
+  if (terms.length === 0) {
+    return writer.fragment('FALSE');
+  }
+  const anyTerm = `(${terms.join(' OR ')})`;
+  const bound = leadingBound(orderBy[0], columns[0], params[0]);
+
+  // PostgreSQL cannot turn an OR into index bounds, so without the redundant bound on the first
+  // column a deep page would scan the index from its start and filter.
+  return writer.fragment(
+    terms.length > 1 && bound !== undefined ? `(${bound} AND ${anyTerm})` : anyTerm,
+  );
+}
+
+/**
+ * Returns "column is at or past the value in sort order", which every row after the keyset row
+ * satisfies, when that can be written as one index bound: for a non-null value, ascending, or
+ * descending on a NOT NULL column (descending puts nulls last, so the bound would need an OR).
+ */
+function leadingBound(
+  order: OrderColumn,
+  column: string,
+  param: string | null,
+): string | undefined {
+  if (param === null || (order.direction === 'DESC' && order.nullable)) {
+    return undefined;
+  }
+
+  return `${column} ${order.direction === 'ASC' ? '>=' : '<='} ${param}`;
 }
 
 /** Returns the condition "column sorts after the value", or undefined when nothing does. */
