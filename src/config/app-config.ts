@@ -28,6 +28,8 @@ export interface AppConfig {
   bodyLimitBytes: number;
   /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */
   shutdownGraceSeconds: number;
+  /** Batches that run at once, and batches that may wait for a turn before 503 is returned. */
+  batch: { concurrency: number; queueLimit: number };
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -80,5 +82,9 @@ export function buildAppConfig(raw: Record<string, unknown> = process.env): AppC
     logLevel: env.LOG_LEVEL ?? (production ? 'info' : 'debug'),
     bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 1024 * 1024,
     shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS ?? 10,
+    batch: {
+      concurrency: env.BATCH_CONCURRENCY ?? 4,
+      queueLimit: env.BATCH_QUEUE_LIMIT ?? 64,
+    },
   };
 }

@@ -129,6 +129,18 @@ export class EnvironmentVariables {
   @Min(0)
   @Max(3600)
   SHUTDOWN_GRACE_SECONDS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  BATCH_CONCURRENCY?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100000)
+  BATCH_QUEUE_LIMIT?: number;
 }
 
 const NUMERIC_VARIABLES = [
@@ -140,6 +152,8 @@ const NUMERIC_VARIABLES = [
   'THROTTLE_WINDOW_SECONDS',
   'BODY_LIMIT_BYTES',
   'SHUTDOWN_GRACE_SECONDS',
+  'BATCH_CONCURRENCY',
+  'BATCH_QUEUE_LIMIT',
 ] as const;
 
 /** Converts whole-number text to a number; anything else stays text so validation names it. */

@@ -202,5 +202,6 @@ export function ApiBatch(): MethodDecorator {
     errorResponse(400, 'The batch body is malformed.'),
     errorResponse(401, 'Missing or invalid access token.'),
     errorResponse(403, 'The token has no permission of this API.'),
+    errorResponse(503, 'Too many batches are waiting. Retry after the seconds in Retry-After.'),
   );
 }

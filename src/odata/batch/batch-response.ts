@@ -3,12 +3,21 @@ import type { GraphRequestContext } from '../http/request-context.js';
 import type { LoopbackResponse } from './loopback-dispatcher.js';
 import { quote } from './quote.js';
 
+/**
+ * JSON text that goes into the batch response as it is. An inner response of the service is
+ * JSON already, so copying its text saves parsing it and writing it out again, which for 20 pages
+ * of 1,000 rows also took several times the size of the text in objects.
+ */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 /** One entry of the `responses` array of a batch response. */
 export interface BatchResponseEntry {
   id: string;
   status: number;
   headers: Record<string, string>;
-  /** Parsed JSON, text, or base64 for other media types; absent when the response has no body. */
+  /** JSON (raw or as values), text, or base64 for other media types; absent without a body. */
   body?: unknown;
 }
 
@@ -49,20 +58,33 @@ function copyHeaders(response: LoopbackResponse): Record<string, string> {
   return headers;
 }
 
-/** Decodes a body as JSON for JSON media types, as text for text and XML, else as base64. */
+/** Decodes a body as raw JSON for JSON media types, as text for text and XML, else as base64. */
 function decodeBody(body: Buffer, contentType: string): unknown {
   if (JSON_MEDIA_TYPE.test(contentType)) {
-    try {
-      return JSON.parse(body.toString('utf8'));
-    } catch {
-      return body.toString('utf8');
-    }
+    return new RawJson(body.toString('utf8'));
   }
   if (TEXT_MEDIA_TYPE.test(contentType)) {
     return body.toString('utf8');
   }
 
   return body.toString('base64');
+}
+
+/**
+ * Serializes a batch response, copying raw JSON bodies as they are. The members of each entry
+ * come in the order id, status, headers, body, as JSON.stringify would write them.
+ */
+export function serializeBatchResponse(response: BatchResponseBody): string {
+  const entries = response.responses.map(({ body, ...entry }) => {
+    if (body === undefined) {
+      return JSON.stringify(entry);
+    }
+    const bodyText = body instanceof RawJson ? body.text : JSON.stringify(body);
+
+    return `${JSON.stringify(entry).slice(0, -1)},"body":${bodyText}}`;
+  });
+
+  return `{"responses":[${entries.join(',')}]}`;
 }
 
 /** Builds the batch entry of an inner response that the service sent. */

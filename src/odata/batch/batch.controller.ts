@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { Public } from '../../auth/permissions.js';
 import { ApiBatch } from '../../docs/operation-docs.js';
 import { BatchAccessGuard } from './batch-access.guard.js';
+import { serializeBatchResponse } from './batch-response.js';
 import { BatchService } from './batch.service.js';
 
 const BATCH_CONTENT_TYPE =
@@ -27,6 +28,6 @@ export class BatchController {
   @Header('Content-Type', BATCH_CONTENT_TYPE)
   @ApiBatch()
   async execute(@Req() request: FastifyRequest, @Body() body: unknown): Promise<string> {
-    return JSON.stringify(await this.batch.execute(body, request));
+    return serializeBatchResponse(await this.batch.execute(body, request));
   }
 }

@@ -1,7 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 
+import { APP_CONFIG, type AppConfig } from '../../config/app-config.js';
+import { GraphErrorCode, GraphException } from '../http/graph-error.js';
 import { type GraphRequestContext, requestContextOf } from '../http/request-context.js';
+import { BatchGate } from './batch-gate.js';
 import { orderByDependencies } from './batch-order.js';
 import { type BatchItem, parseBatchRequest } from './batch-request.js';
 import {
@@ -48,16 +51,37 @@ function sharedHeaders(
   return headers;
 }
 
+function batchesBusy(): GraphException {
+  return new GraphException(
+    GraphErrorCode.ServiceUnavailable,
+    'Too many batches are waiting to run. Retry the batch after the time in Retry-After, or ' +
+      'send its requests on their own.',
+    { 'Retry-After': '1' },
+  );
+}
+
+/** Returns whether the client of the outer request has closed its connection. */
+function clientGone(outer: FastifyRequest): boolean {
+  return outer.raw.socket?.destroyed ?? false;
+}
+
 /**
  * Runs JSON batches: validates the whole batch first, then sends each inner request, one at a
  * time, through the service's own listener, in an order that respects `dependsOn`. A request
- * whose dependency failed (status 400 or above) is not sent and gets 424.
+ * whose dependency failed (status 400 or above) is not sent and gets 424. Only a few batches run
+ * at once (BATCH_CONCURRENCY), and inner requests stop when the client has gone away.
  */
 @Injectable()
 export class BatchService {
   private readonly logger = new Logger(BatchService.name);
+  private readonly gate: BatchGate;
 
-  constructor(@Inject(LoopbackDispatcher) private readonly dispatcher: LoopbackDispatcher) {}
+  constructor(
+    @Inject(LoopbackDispatcher) private readonly dispatcher: LoopbackDispatcher,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.gate = new BatchGate(config.batch.concurrency, config.batch.queueLimit);
+  }
 
   async execute(body: unknown, outer: FastifyRequest): Promise<BatchResponseBody> {
     const context = requestContextOf(outer);
@@ -65,12 +89,29 @@ export class BatchService {
     const order = orderByDependencies(items);
     const shared = sharedHeaders(outer, context);
 
-    const results = new Map<string, BatchResponseEntry>();
-    for (const item of order) {
-      results.set(item.id, await this.run(item, results, shared, context));
+    const entered = this.gate.enter();
+    if (entered === undefined) {
+      this.logger.warn(
+        { requestId: context.requestId },
+        'A batch was rejected because the batch queue is full',
+      );
+      throw batchesBusy();
     }
+    const release = await entered;
+    try {
+      const results = new Map<string, BatchResponseEntry>();
+      for (const item of order) {
+        // The client cannot read the remaining responses, so their requests are not sent.
+        const entry = clientGone(outer)
+          ? dispatchFailedEntry(item.id, context)
+          : await this.run(item, results, shared, context);
+        results.set(item.id, entry);
+      }
 
-    return { responses: items.map((item) => results.get(item.id) as BatchResponseEntry) };
+      return { responses: items.map((item) => results.get(item.id) as BatchResponseEntry) };
+    } finally {
+      release();
+    }
   }
 
   private async run(
