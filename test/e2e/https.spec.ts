@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
-import type { HttpRequestOptions } from '../support/http-client.js';
+import { type HttpRequestOptions, sendRequest } from '../support/http-client.js';
 import { READ_WRITE, clearTenants, startTestApp, type TestApp } from '../support/test-app.js';
-import { createTestCertificate, sendHttpsRequest, type TestCertificate } from '../support/tls.js';
+import { createTestCertificate, type TestCertificate } from '../support/tls.js';
 
 const SET_PATH = 'deviceManagement/userExperienceAnalyticsDeviceScores';
 const COLLECTION = `/beta/${SET_PATH}`;
@@ -46,10 +46,11 @@ describe('HTTPS listener', () => {
   });
 
   function send(options: HttpRequestOptions) {
-    return sendHttpsRequest(origin, certificate.certificate, {
-      ...options,
-      headers: { authorization: `Bearer ${token}`, ...options.headers },
-    });
+    return sendRequest(
+      origin,
+      { ...options, headers: { authorization: `Bearer ${token}`, ...options.headers } },
+      certificate.certificate,
+    );
   }
 
   test('list links use https', async () => {

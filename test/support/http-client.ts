@@ -1,4 +1,6 @@
 import http from 'node:http';
+import https from 'node:https';
+import { checkServerIdentity } from 'node:tls';
 
 export interface HttpRequestOptions {
   method: string;
@@ -16,8 +18,15 @@ export interface HttpResponse {
   json(): any;
 }
 
-/** Sends one request over a real TCP connection to the listening service. */
-export function sendRequest(origin: string, options: HttpRequestOptions): Promise<HttpResponse> {
+/**
+ * Sends one request over a real TCP connection to the listening service and buffers the
+ * response. With `certificate`, the request goes over HTTPS and trusts only that certificate.
+ */
+export function sendRequest(
+  origin: string,
+  options: HttpRequestOptions,
+  certificate?: string,
+): Promise<HttpResponse> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   let body: Buffer | undefined;
   if (typeof options.payload === 'string') {
@@ -36,33 +45,43 @@ export function sendRequest(origin: string, options: HttpRequestOptions): Promis
   }
 
   const target = new URL(origin);
+  const requestOptions: https.RequestOptions = {
+    host: target.hostname,
+    port: target.port,
+    method: options.method,
+    path: options.url,
+    headers,
+    agent: false,
+  };
   return new Promise((resolve, reject) => {
-    const request = http.request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: options.method,
-        path: options.url,
-        headers,
-        agent: false,
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () => {
-          const rawPayload = Buffer.concat(chunks);
-          const text = rawPayload.toString('utf8');
-          resolve({
-            statusCode: response.statusCode ?? 0,
-            headers: response.headers,
-            body: text,
-            rawPayload,
-            json: (): any => JSON.parse(text) as unknown,
-          });
+    const onResponse = (response: http.IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        const rawPayload = Buffer.concat(chunks);
+        const text = rawPayload.toString('utf8');
+        resolve({
+          statusCode: response.statusCode ?? 0,
+          headers: response.headers,
+          body: text,
+          rawPayload,
+          json: (): any => JSON.parse(text) as unknown,
         });
-      },
-    );
+      });
+    };
+    const request =
+      certificate === undefined
+        ? http.request(requestOptions, onResponse)
+        : https.request(
+            {
+              ...requestOptions,
+              ca: certificate,
+              // Checks the name against the address dialled, not a Host header the test may set.
+              checkServerIdentity: (_host, peer) => checkServerIdentity(target.hostname, peer),
+            },
+            onResponse,
+          );
     request.setTimeout(20_000, () => request.destroy(new Error('request timed out')));
     request.on('error', reject);
     request.end(body);

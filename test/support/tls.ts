@@ -1,16 +1,13 @@
 /**
  * Throwaway TLS material for tests: a self-signed certificate for 127.0.0.1 and localhost made
- * with the openssl command-line tool, and an HTTPS client that trusts only that certificate.
+ * with the openssl command-line tool. `sendRequest` in http-client.ts sends HTTPS requests that
+ * trust only that certificate.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import https from 'node:https';
-import { checkServerIdentity } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-
-import type { HttpRequestOptions, HttpResponse } from './http-client.js';
 
 const run = promisify(execFile);
 
@@ -67,66 +64,4 @@ export async function createTestCertificate(): Promise<TestCertificate> {
   }
 
   return { certFile, keyFile, certificate: await readFile(certFile, 'utf8'), cleanup };
-}
-
-/**
- * Sends one request over HTTPS, trusting only the given certificate, and buffers the response.
- * Payloads are sent as `sendRequest` in http-client.ts sends them: an object as JSON.
- */
-export function sendHttpsRequest(
-  origin: string,
-  certificate: string,
-  options: HttpRequestOptions,
-): Promise<HttpResponse> {
-  const headers: Record<string, string> = { ...(options.headers ?? {}) };
-  let body: Buffer | undefined;
-  if (typeof options.payload === 'string') {
-    body = Buffer.from(options.payload, 'utf8');
-  } else if (Buffer.isBuffer(options.payload)) {
-    body = options.payload;
-  } else if (options.payload !== undefined) {
-    body = Buffer.from(JSON.stringify(options.payload), 'utf8');
-    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) {
-      headers['content-type'] = 'application/json';
-    }
-  }
-  if (body !== undefined) {
-    headers['content-length'] = String(body.length);
-  }
-
-  const target = new URL(origin);
-  return new Promise((resolve, reject) => {
-    const request = https.request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: options.method,
-        path: options.url,
-        headers,
-        ca: certificate,
-        // Checks the name against the address dialled, not a Host header the test may override.
-        checkServerIdentity: (_host, peer) => checkServerIdentity(target.hostname, peer),
-        agent: false,
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () => {
-          const rawPayload = Buffer.concat(chunks);
-          const text = rawPayload.toString('utf8');
-          resolve({
-            statusCode: response.statusCode ?? 0,
-            headers: response.headers,
-            body: text,
-            rawPayload,
-            json: (): unknown => JSON.parse(text) as unknown,
-          });
-        });
-      },
-    );
-    request.setTimeout(20_000, () => request.destroy(new Error('request timed out')));
-    request.on('error', reject);
-    request.end(body);
-  });
 }
