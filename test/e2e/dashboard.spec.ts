@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import { chromium, type Browser, type Page } from 'playwright-core';
 
+import { createRandom } from '../../src/tools/seed-data.js';
 import { queryDatabase, READ, startTestApp, type TestApp } from '../support/test-app.js';
 
 // The dashboard page: served without a token and with a strict Content-Security-Policy, then
@@ -39,21 +40,9 @@ interface Device {
   health: number;
 }
 
-/** A small deterministic generator (mulberry32), so every run seeds the same fleet. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** 14 models with their own score level, so the ten worst are clear; one has no scores. */
 function makeFleet(): Device[] {
-  const random = generator(42);
+  const random = createRandom(42);
   const devices: Device[] = [];
   for (let index = 0; index < 14; index += 1) {
     const manufacturer = ['Contoso', 'Fabrikam', 'Northwind'][index % 3];

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 
+import { createRandom } from '../../src/tools/seed-data.js';
 import {
   queryDatabase,
   READ,
@@ -38,18 +39,6 @@ interface Device {
   health: number;
 }
 
-/** A small deterministic generator (mulberry32), so every run seeds the same devices. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const HARDWARE: readonly (readonly [string | null, string | null])[] = [
   ['Contoso', 'Laptop 1'],
   ['Contoso', 'Laptop 2'],
@@ -61,7 +50,7 @@ const HARDWARE: readonly (readonly [string | null, string | null])[] = [
 ];
 
 function makeDevices(count: number, seed: number): Device[] {
-  const random = generator(seed);
+  const random = createRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const score = () => (random() < 0.2 ? -1 : pick([0, 12.5, 50, 7.333333333333333, 99.99, 100]));
 

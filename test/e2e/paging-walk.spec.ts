@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import { createRandom } from '../../src/tools/seed-data.js';
 import {
   COLLECTION,
   READ,
@@ -35,20 +36,6 @@ interface WireRow {
   deviceName: string | null;
   endpointAnalyticsScore: number;
   healthStatus: string;
-}
-
-/** A small deterministic generator (mulberry32), so every run inserts the same rows. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function pick<T>(random: () => number, values: readonly T[]): T {
@@ -151,7 +138,7 @@ function fromWire(row: WireRow): SeedRow {
 describe('next link walks', () => {
   let service: TestApp;
   let token: string;
-  const random = seededRandom(0x5eed);
+  const random = createRandom(0x5eed);
   const originals: SeedRow[] = Array.from({ length: ORIGINAL_COUNT }, () => randomRow(random));
 
   /** GETs a path and query, or an absolute next link, and returns the parsed page. */
