@@ -10,14 +10,8 @@ import {
   PageIterator,
 } from '@microsoft/microsoft-graph-client';
 
-import {
-  READ_WRITE,
-  clearTenants,
-  queryDatabase,
-  startTestApp,
-  type TestApp,
-} from '../support/test-app.js';
-import { createTestCertificate, type TestCertificate } from '../support/tls.js';
+import { READ_WRITE, clearTenants, queryDatabase, type TestApp } from '../support/test-app.js';
+import { startHttpsTestApp, type TestCertificate } from '../support/tls.js';
 
 const SET = '/deviceManagement/userExperienceAnalyticsDeviceScores';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -85,12 +79,7 @@ describe('Microsoft Graph JavaScript client', () => {
   let origin: string;
 
   beforeAll(async () => {
-    certificate = await createTestCertificate();
-    service = await startTestApp({
-      TLS_CERT_FILE: certificate.certFile,
-      TLS_KEY_FILE: certificate.keyFile,
-    });
-    origin = `https://127.0.0.1:${new URL(service.origin).port}`;
+    ({ service, certificate, origin } = await startHttpsTestApp());
     globalThis.fetch = createTrustingFetch(certificate.certificate);
   });
 

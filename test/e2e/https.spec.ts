@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { type HttpRequestOptions, sendRequest } from '../support/http-client.js';
 import { READ_WRITE, clearTenants, startTestApp, type TestApp } from '../support/test-app.js';
-import { createTestCertificate, type TestCertificate } from '../support/tls.js';
+import { startHttpsTestApp, type TestCertificate } from '../support/tls.js';
 
 const SET_PATH = 'deviceManagement/userExperienceAnalyticsDeviceScores';
 const COLLECTION = `/beta/${SET_PATH}`;
@@ -21,13 +21,7 @@ describe('HTTPS listener', () => {
   let token: string;
 
   beforeAll(async () => {
-    certificate = await createTestCertificate();
-    service = await startTestApp({
-      TLS_CERT_FILE: certificate.certFile,
-      TLS_KEY_FILE: certificate.keyFile,
-    });
-    // startTestApp reports an http:// origin whatever the listener speaks; only the port is used.
-    origin = `https://127.0.0.1:${new URL(service.origin).port}`;
+    ({ service, certificate, origin } = await startHttpsTestApp());
     token = await service.token(READ_WRITE, tenant);
     for (const name of ['https-a', 'https-b', 'https-c']) {
       const created = await send({

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { startTestApp, type TestApp } from './test-app.js';
+
 const run = promisify(execFile);
 
 export interface TestCertificate {
@@ -64,4 +66,30 @@ export async function createTestCertificate(): Promise<TestCertificate> {
   }
 
   return { certFile, keyFile, certificate: await readFile(certFile, 'utf8'), cleanup };
+}
+
+/** A service that listens with HTTPS on a test certificate. */
+export interface HttpsTestApp {
+  service: TestApp;
+  certificate: TestCertificate;
+  /** The https:// origin of the listener at 127.0.0.1. */
+  origin: string;
+}
+
+/** Creates a test certificate and starts the service with HTTPS on it. */
+export async function startHttpsTestApp(): Promise<HttpsTestApp> {
+  const certificate = await createTestCertificate();
+  let service: TestApp;
+  try {
+    service = await startTestApp({
+      TLS_CERT_FILE: certificate.certFile,
+      TLS_KEY_FILE: certificate.keyFile,
+    });
+  } catch (error) {
+    await certificate.cleanup();
+    throw error;
+  }
+
+  // startTestApp reports an http:// origin whatever the listener speaks, so only its port is used.
+  return { service, certificate, origin: `https://127.0.0.1:${new URL(service.origin).port}` };
 }
