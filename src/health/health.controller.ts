@@ -14,7 +14,7 @@ import { Public } from '../auth/permissions.js';
 import { ShutdownState } from '../lifecycle/shutdown-state.js';
 
 /**
- * Longest time one readiness check may take, so that readiness returns 503 quickly when the
+ * Maximum time one readiness check may take, so that readiness returns 503 quickly when the
  * database hangs instead of waiting for the pool's connect and query timeouts.
  */
 const CHECK_TIMEOUT_MS = 2000;

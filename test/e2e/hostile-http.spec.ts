@@ -14,7 +14,7 @@ const MAX_FILTER_NESTING = 50;
 const MAX_FILTER_NODES = 1000;
 
 /**
- * Longest wait for the service to respond to or close a stalled connection: its request timeout
+ * Maximum wait for the service to respond to or close a stalled connection: its request timeout
  * (30 s), plus up to one more interval of Node's timeout check (30 s), plus a margin.
  */
 const STALLED_CONNECTION_WAIT_MS = 75_000;

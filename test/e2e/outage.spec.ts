@@ -15,7 +15,7 @@ const WORKERS = 4;
 const MAX_REQUESTS_PER_WORKER = 3_000;
 
 /**
- * Longest time a client waits for one response; a request that reaches it counts as hung. The
+ * Maximum time a client waits for one response; a request that reaches it counts as hung. The
  * service's bounds are 5 s to connect to the database and 20 s per query (see
  * buildDataSourceOptions). When the server stops answering on an open connection, a failed
  * transaction waits for its statement and then for its ROLLBACK, so a request can take 40 s.

@@ -4,11 +4,11 @@
  * echo the weak tags the service sends.
  */
 export function etagMatches(header: string, etag: string): boolean {
-  const wanted = opaqueTag(etag);
+  const expected = opaqueTag(etag);
   return header
     .split(',')
     .map((part) => part.trim())
-    .some((part) => part === '*' || opaqueTag(part) === wanted);
+    .some((part) => part === '*' || opaqueTag(part) === expected);
 }
 
 function opaqueTag(tag: string): string {
