@@ -18,7 +18,7 @@ import {
   type PropertyModel,
   type Surface,
 } from './entity-model.js';
-import type { FilterNode } from './filter-ast.js';
+import { type FilterNode, operandsOf } from './filter-ast.js';
 import { invalidOption } from './option-error.js';
 
 /** One property of an input or output set of a transformation. */
@@ -146,38 +146,17 @@ export function checkSetProperties(
 ): void {
   const pending: FilterNode[] = [condition];
   for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
-    switch (node.kind) {
-      case 'property': {
-        const lower = node.name.toLowerCase();
-        if (!properties.some((property) => property.name.toLowerCase() === lower)) {
-          throw fail(
-            node.start,
-            `'${node.name}' is not a property of the aggregated result, which has ` +
-              `${listNames(properties)}.`,
-          );
-        }
-        break;
+    if (node.kind === 'property') {
+      const lower = node.name.toLowerCase();
+      if (!properties.some((property) => property.name.toLowerCase() === lower)) {
+        throw fail(
+          node.start,
+          `'${node.name}' is not a property of the aggregated result, which has ` +
+            `${listNames(properties)}.`,
+        );
       }
-      case 'binary':
-        pending.push(node.left, node.right);
-        break;
-      case 'unary':
-        pending.push(node.operand);
-        break;
-      case 'in':
-        pending.push(node.operand, ...node.items);
-        break;
-      case 'call':
-        pending.push(...node.args);
-        break;
-      case 'null':
-      case 'boolean':
-      case 'number':
-      case 'string':
-      case 'guid':
-      case 'enum':
-        break;
     }
+    pending.push(...operandsOf(node));
   }
 }
 

@@ -1,5 +1,5 @@
 import { badRequest, GraphException } from '../http/graph-error.js';
-import type { FilterNode } from './filter-ast.js';
+import { type FilterNode, operandsOf } from './filter-ast.js';
 import { checkOptionValue, invalidOption } from './option-error.js';
 import { parseFilter } from './parser.js';
 import { MAX_EXPRESSION_NODES, MAX_NESTING_DEPTH } from './query-limits.js';
@@ -446,28 +446,7 @@ function countFilterNodes(root: FilterNode): number {
   const pending: FilterNode[] = [root];
   for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
     count += 1;
-    switch (node.kind) {
-      case 'binary':
-        pending.push(node.left, node.right);
-        break;
-      case 'unary':
-        pending.push(node.operand);
-        break;
-      case 'in':
-        pending.push(node.operand, ...node.items);
-        break;
-      case 'call':
-        pending.push(...node.args);
-        break;
-      case 'null':
-      case 'boolean':
-      case 'number':
-      case 'string':
-      case 'guid':
-      case 'enum':
-      case 'property':
-        break;
-    }
+    pending.push(...operandsOf(node));
   }
 
   return count;

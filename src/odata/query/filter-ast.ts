@@ -106,3 +106,25 @@ export type FilterNode =
   | UnaryExpression
   | InExpression
   | FunctionCall;
+
+/** Returns the operands of a node: none for literals and property paths. */
+export function operandsOf(node: FilterNode): readonly FilterNode[] {
+  switch (node.kind) {
+    case 'binary':
+      return [node.left, node.right];
+    case 'unary':
+      return [node.operand];
+    case 'in':
+      return [node.operand, ...node.items];
+    case 'call':
+      return node.args;
+    case 'null':
+    case 'boolean':
+    case 'number':
+    case 'string':
+    case 'guid':
+    case 'enum':
+    case 'property':
+      return [];
+  }
+}
