@@ -1,19 +1,25 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { SCENARIOS, type Scenario, type TargetName } from './scenarios.js';
+import {
+  GROUP_BY_MODEL_CONNECTIONS,
+  SCENARIOS,
+  type Scenario,
+  type TargetName,
+} from './scenarios.js';
 
 export const HELP = `Usage: npm run bench -- [options]
 
-  --quick              100,000 rows, 3 s per run, 1 s warm-up, one round, deep-paging walk of
-                       the service only (under 2 minutes)
+  --quick              100,000 rows, 3 s per run (1 to 2 s for apply-groupby, model-scores and
+                       worst-models), 1 s warm-up, one round, deep-paging walk of the service
+                       only (under 2 minutes)
   --rows N             rows in the dataset (default 1000000)
   --tenants N          tenants the rows are spread over (default 10)
   --seed N             seed of the generated data (default 7)
   --duration S         seconds of each measured run (default 10)
   --warmup S           seconds of load before each measured run, not counted (default 2)
   --rounds N           measured runs per scenario and server; the order rotates (default 2)
-  --connections N      concurrent connections (default 64)
+  --connections N      concurrent connections (default 64; apply-groupby uses at most ${GROUP_BY_MODEL_CONNECTIONS})
   --scenarios A,B      run only these scenarios: ${SCENARIOS.map((scenario) => scenario.key).join(', ')}
   --targets A,B        servers to measure: service, baseline, previous (default service,baseline)
   --previous-root DIR  a checkout whose built service runs as the target 'previous', for
@@ -21,6 +27,10 @@ export const HELP = `Usage: npm run bench -- [options]
   --no-paging          skip the deep-paging walk
   --profile            run every server under node --cpu-prof and summarise the profiles
   --skip-build         use the existing dist/ build of the service
+  --check-sql FILE     time nothing: start both servers with log_statement=all, send each read
+                       scenario's request once to each, and compare the statements and
+                       parameters PostgreSQL writes to its log FILE (the server's stderr log,
+                       such as /var/log/postgresql/postgresql-15-main.log)
   --database NAME      benchmark database (default eas_bench_<rows>)
   --admin-url URL      PostgreSQL URL for creating the database
                        (default postgres://root@127.0.0.1:5432/postgres)
@@ -43,6 +53,8 @@ export interface BenchOptions {
   paging: boolean;
   profile: boolean;
   build: boolean;
+  /** PostgreSQL's log file, when the run only compares the statements of both servers. */
+  statementLog?: string;
   database: string;
   adminUrl: string;
   firstPort: number;
@@ -82,6 +94,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'no-paging': { type: 'boolean' },
       profile: { type: 'boolean' },
       'skip-build': { type: 'boolean' },
+      'check-sql': { type: 'string' },
       database: { type: 'string' },
       'admin-url': { type: 'string' },
       port: { type: 'string' },
@@ -126,6 +139,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     paging: values['no-paging'] !== true,
     profile: values.profile === true,
     build: values['skip-build'] !== true,
+    statementLog: values['check-sql'],
     database: values.database ?? `eas_bench_${rows}`,
     adminUrl: values['admin-url'] ?? 'postgres://root@127.0.0.1:5432/postgres',
     firstPort: positiveInteger('port', values.port, 28170),

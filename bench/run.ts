@@ -10,6 +10,7 @@ import path from 'node:path';
 
 import pg from 'pg';
 
+import { compareBodies, compareStatements } from './compare.js';
 import { ensureDatabase, prepareDataset, type Dataset } from './dataset.js';
 import { createBenchIssuer } from './keys.js';
 import { runLoad } from './load.js';
@@ -76,6 +77,65 @@ async function findDeepPages(
   return new Map(dataset.tenantIds.map((tenantId, index) => [tenantId, paths[index]]));
 }
 
+function connectionsOf(options: BenchOptions, scenario: Scenario): number {
+  return Math.min(options.connections, scenario.maxConnections ?? options.connections);
+}
+
+function durationOf(options: BenchOptions, scenario: Scenario): number {
+  const limit = options.quick ? scenario.quickDurationSeconds : undefined;
+  return Math.min(options.durationSeconds, limit ?? options.durationSeconds);
+}
+
+/**
+ * Checks, before any timing, that the baseline returns the service's status and body for the
+ * same-body requests of every scenario that has them.
+ */
+async function compareTargets(
+  options: BenchOptions,
+  targets: readonly RunningTarget[],
+  dataset: Dataset,
+  tokens: ReadonlyMap<string, string>,
+): Promise<void> {
+  const service = targets.find((target) => target.name === 'service');
+  const baseline = targets.find((target) => target.name === 'baseline');
+  if (service === undefined || baseline === undefined) {
+    return;
+  }
+  const inputs = { dataset, tokens, deepPagePaths: new Map<string, string>() };
+  for (const scenario of options.scenarios) {
+    const compared = await compareBodies(scenario, service, baseline, inputs);
+    if (compared > 0) {
+      log(`${scenario.key}: service and baseline returned equal bodies for ${compared} requests`);
+    }
+  }
+}
+
+/**
+ * Checks that the baseline sends the service's statements for every scenario with same-body
+ * requests, reading PostgreSQL's log. Both servers log every statement meanwhile, so nothing is
+ * timed.
+ */
+async function compareTargetStatements(
+  options: BenchOptions,
+  targets: readonly RunningTarget[],
+  dataset: Dataset,
+  tokens: ReadonlyMap<string, string>,
+  logPath: string,
+): Promise<void> {
+  const service = targets.find((target) => target.name === 'service');
+  const baseline = targets.find((target) => target.name === 'baseline');
+  if (service === undefined || baseline === undefined) {
+    throw new Error('--check-sql needs the targets service and baseline.');
+  }
+  const inputs = { dataset, tokens, deepPagePaths: new Map<string, string>() };
+  for (const scenario of options.scenarios) {
+    const compared = await compareStatements(scenario, service, baseline, inputs, logPath);
+    if (compared > 0) {
+      log(`${scenario.key}: service and baseline sent the same ${compared} statement lines`);
+    }
+  }
+}
+
 async function measureScenario(
   options: BenchOptions,
   scenario: Scenario,
@@ -84,14 +144,14 @@ async function measureScenario(
 ): Promise<Measurement> {
   const load = {
     origin: target.origin,
-    connections: options.connections,
+    connections: connectionsOf(options, scenario),
     nextRequest: scenario.requests(inputs),
   };
   await runLoad({ ...load, durationSeconds: options.warmupSeconds });
   // A moment for the warm-up's sockets to close before the measured run.
   await delay(500);
   const { result, usage } = await measureUsage(target.process.pid, options.database, () =>
-    runLoad({ ...load, durationSeconds: options.durationSeconds }),
+    runLoad({ ...load, durationSeconds: durationOf(options, scenario) }),
   );
   return { load: result, usage };
 }
@@ -118,6 +178,7 @@ async function runScenarios(
   dataset: Dataset,
   tokens: ReadonlyMap<string, string>,
 ): Promise<ScenarioReport[]> {
+  await compareTargets(options, targets, dataset, tokens);
   const deepPagePaths = new Map<string, Map<string, string>>();
   if (options.scenarios.some((scenario) => ['deep-page', 'mixed'].includes(scenario.key))) {
     const found = await Promise.all(
@@ -186,13 +247,31 @@ async function summarizeProfiles(directory: string): Promise<void> {
   }
 }
 
+/**
+ * Lists, for the settings, the scenarios whose value of `setting` is below the run's `value`,
+ * such as " (10 for apply-groupby)".
+ */
+function exceptions(
+  options: BenchOptions,
+  value: number,
+  setting: (options: BenchOptions, scenario: Scenario) => number,
+): string {
+  const fewer = options.scenarios
+    .filter((scenario) => setting(options, scenario) < value)
+    .map((scenario) => `${setting(options, scenario)} for ${scenario.key}`);
+  return fewer.length === 0 ? '' : ` (${fewer.join(', ')})`;
+}
+
 function describeSettings(options: BenchOptions, dataset: Dataset, minutes: number): string[] {
   const load = os.loadavg().map((value) => value.toFixed(1));
   return [
     `Dataset: ${options.rows} rows over ${options.tenants} tenants (seed ${options.seed}); ` +
       'each request uses the token of a random tenant',
-    `Load: ${options.connections} connections, ${options.rounds} round(s) of ` +
-      `${options.durationSeconds} s per scenario and server after ${options.warmupSeconds} s ` +
+    `Load: ${options.connections} connections` +
+      `${exceptions(options, options.connections, connectionsOf)}, ` +
+      `${options.rounds} round(s) of ${options.durationSeconds} s` +
+      `${exceptions(options, options.durationSeconds, durationOf)} ` +
+      `per scenario and server after ${options.warmupSeconds} s ` +
       'of warm-up, rotating which server goes first; p50 and p99 are averaged over rounds',
     `Deep page: page ${DEEP_PAGE_NUMBER} of \`$top=${walkPageSize(dataset)}\`, ` +
       'one prepared next link per tenant',
@@ -249,6 +328,12 @@ async function main(): Promise<void> {
   let scenarios: ScenarioReport[];
   let walks: WalkReport[] = [];
   try {
+    if (options.statementLog !== undefined) {
+      await compareTargets(options, targets, dataset, tokens);
+      await compareTargetStatements(options, targets, dataset, tokens, options.statementLog);
+      log('compared the statements of both servers; nothing was timed');
+      return;
+    }
     scenarios = await runScenarios(options, targets, dataset, tokens);
     if (options.paging) {
       // A quick run walks the service only, to stay within its time.

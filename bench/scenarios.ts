@@ -3,10 +3,30 @@ import type { AutocannonRequest } from 'autocannon';
 import { CREATED_NAME_PREFIX, type Dataset } from './dataset.js';
 
 export const COLLECTION_PATH = '/beta/deviceManagement/userExperienceAnalyticsDeviceScores';
+export const MODEL_SCORES_PATH = '/beta/deviceManagement/userExperienceAnalyticsModelScores';
 
 /** Query of the dashboard list: the first page of devices that need attention, worst first. */
 export const DASHBOARD_QUERY =
   "$filter=healthStatus eq 'needsAttention'&$orderby=endpointAnalyticsScore desc&$top=100";
+
+/** Average endpoint analytics score and device count per model, the ten lowest averages first. */
+export const GROUP_BY_MODEL_QUERY =
+  '$apply=groupby((manufacturer,model),aggregate(endpointAnalyticsScore with average as ' +
+  'averageScore,$count as deviceCount))&$orderby=averageScore&$top=10';
+
+/** Query of the dashboard's table of the ten models with the lowest available average score. */
+export const WORST_MODELS_QUERY =
+  '$filter=endpointAnalyticsScore ne -1&$orderby=endpointAnalyticsScore,modelDeviceCount desc&' +
+  '$top=10&$select=model,manufacturer,modelDeviceCount,endpointAnalyticsScore,healthStatus';
+
+/**
+ * Connections of the `$apply` scenario, as many as either server has pool connections. Each
+ * request aggregates every device of a tenant: 100,000 rows and 100 to 190 ms of PostgreSQL time
+ * in the full dataset (EXPLAIN ANALYZE on 2 cores, see bench/RESULTS.md). With 64 connections
+ * most requests would wait for a pool connection, and in the service some would wait past its
+ * 5 s limit and get a 503, so the run would measure the queue.
+ */
+export const GROUP_BY_MODEL_CONNECTIONS = 10;
 
 /** Page reached through next links in the deep-page scenario. */
 export const DEEP_PAGE_NUMBER = 500;
@@ -38,8 +58,17 @@ export interface Scenario {
   readonly title: string;
   /** Minimum ratio of service to baseline requests per second that the scenario must reach. */
   readonly targetRatio: number;
+  /** Maximum concurrent connections, for requests too slow for the --connections default. */
+  readonly maxConnections?: number;
+  /** Maximum measured seconds per run in a --quick run, which must stay under two minutes. */
+  readonly quickDurationSeconds?: number;
   /** Returns a function that builds the next request; each request picks a random tenant. */
   requests(inputs: ScenarioInputs): RequestFactory;
+  /**
+   * Returns the scenario's request for each tenant. The runner sends them to the service and
+   * the baseline before timing and stops when a status or body differs.
+   */
+  sameBodyRequests?(inputs: ScenarioInputs): AutocannonRequest[];
 }
 
 /** Encodes a query the way a browser's URLSearchParams would, keeping `$` readable. */
@@ -65,8 +94,10 @@ function authorization(inputs: ScenarioInputs, tenantId: string): Record<string,
   return { authorization: `Bearer ${inputs.tokens.get(tenantId) ?? ''}` };
 }
 
-function getRequest(inputs: ScenarioInputs): AutocannonRequest {
-  const tenantId = pick(inputs.dataset.tenantIds);
+function getRequest(
+  inputs: ScenarioInputs,
+  tenantId = pick(inputs.dataset.tenantIds),
+): AutocannonRequest {
   const id = pick(inputs.dataset.sampleIds.get(tenantId) ?? []);
   return {
     method: 'GET',
@@ -75,13 +106,22 @@ function getRequest(inputs: ScenarioInputs): AutocannonRequest {
   };
 }
 
-function listRequest(inputs: ScenarioInputs, query: string): AutocannonRequest {
-  const tenantId = pick(inputs.dataset.tenantIds);
-  return {
-    method: 'GET',
-    path: `${COLLECTION_PATH}?${encodeQuery(query)}`,
-    headers: authorization(inputs, tenantId),
-  };
+function listRequest(
+  inputs: ScenarioInputs,
+  query: string,
+  tenantId = pick(inputs.dataset.tenantIds),
+  collectionPath = COLLECTION_PATH,
+): AutocannonRequest {
+  const path = query === '' ? collectionPath : `${collectionPath}?${encodeQuery(query)}`;
+  return { method: 'GET', path, headers: authorization(inputs, tenantId) };
+}
+
+/** Returns one request per tenant, built by `build`. */
+function perTenant(
+  inputs: ScenarioInputs,
+  build: (tenantId: string) => AutocannonRequest,
+): AutocannonRequest[] {
+  return inputs.dataset.tenantIds.map(build);
 }
 
 function deepPageRequest(inputs: ScenarioInputs): AutocannonRequest {
@@ -164,18 +204,25 @@ export const SCENARIOS: readonly Scenario[] = [
     title: 'Get by id',
     targetRatio: READ_TARGET,
     requests: (inputs) => () => getRequest(inputs),
+    sameBodyRequests: (inputs) => perTenant(inputs, (tenantId) => getRequest(inputs, tenantId)),
   },
   {
     key: 'list',
     title: 'First page of 100, filtered and sorted',
     targetRatio: READ_TARGET,
     requests: (inputs) => () => listRequest(inputs, DASHBOARD_QUERY),
+    sameBodyRequests: (inputs) =>
+      perTenant(inputs, (tenantId) => listRequest(inputs, DASHBOARD_QUERY, tenantId)),
   },
   {
     key: 'list-count',
     title: 'The same with $count=true',
     targetRatio: READ_TARGET,
     requests: (inputs) => () => listRequest(inputs, `${DASHBOARD_QUERY}&$count=true`),
+    sameBodyRequests: (inputs) =>
+      perTenant(inputs, (tenantId) =>
+        listRequest(inputs, `${DASHBOARD_QUERY}&$count=true`, tenantId),
+      ),
   },
   {
     key: 'deep-page',
@@ -188,6 +235,8 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '$search=thinkpad, first page of 100',
     targetRatio: READ_TARGET,
     requests: (inputs) => () => listRequest(inputs, SEARCH_QUERY),
+    sameBodyRequests: (inputs) =>
+      perTenant(inputs, (tenantId) => listRequest(inputs, SEARCH_QUERY, tenantId)),
   },
   {
     key: 'create',
@@ -206,5 +255,36 @@ export const SCENARIOS: readonly Scenario[] = [
     title: 'Mixed dashboard load (80% lists, 15% gets, 5% writes)',
     targetRatio: READ_TARGET,
     requests: (inputs) => () => mixedRequest(inputs),
+  },
+  {
+    key: 'apply-groupby',
+    title: '$apply average score per model, lowest 10',
+    targetRatio: READ_TARGET,
+    maxConnections: GROUP_BY_MODEL_CONNECTIONS,
+    quickDurationSeconds: 2,
+    requests: (inputs) => () => listRequest(inputs, GROUP_BY_MODEL_QUERY),
+    sameBodyRequests: (inputs) =>
+      perTenant(inputs, (tenantId) => listRequest(inputs, GROUP_BY_MODEL_QUERY, tenantId)),
+  },
+  {
+    key: 'model-scores',
+    title: 'Model scores, whole collection',
+    targetRatio: READ_TARGET,
+    quickDurationSeconds: 1,
+    requests: (inputs) => () => listRequest(inputs, '', undefined, MODEL_SCORES_PATH),
+    sameBodyRequests: (inputs) =>
+      perTenant(inputs, (tenantId) => listRequest(inputs, '', tenantId, MODEL_SCORES_PATH)),
+  },
+  {
+    key: 'worst-models',
+    title: "Model scores, the dashboard's ten worst models",
+    targetRatio: READ_TARGET,
+    quickDurationSeconds: 1,
+    requests: (inputs) => () =>
+      listRequest(inputs, WORST_MODELS_QUERY, undefined, MODEL_SCORES_PATH),
+    sameBodyRequests: (inputs) =>
+      perTenant(inputs, (tenantId) =>
+        listRequest(inputs, WORST_MODELS_QUERY, tenantId, MODEL_SCORES_PATH),
+      ),
   },
 ];

@@ -13,14 +13,19 @@ export interface RunningTarget extends Target {
   readonly profiled: boolean;
 }
 
-/** Returns the service's environment: the benchmark database and key, quiet logs, no throttling. */
+/**
+ * Returns the service's environment: the benchmark database and key, quiet logs, no throttling.
+ * With `logStatements`, pg sets log_statement=all for every connection of the server.
+ */
 function serviceEnvironment(
   port: number,
   databaseUrl: string,
   jwksPath: string,
   skiptokenSecret: string,
+  logStatements: boolean,
 ): Record<string, string> {
   return {
+    ...(logStatements ? { PGOPTIONS: '-c log_statement=all' } : {}),
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
@@ -40,11 +45,17 @@ async function startTarget(
   options: BenchOptions,
   databaseUrl: string,
   jwksPath: string,
+  skiptokenSecret: string,
   profileDirectory: string,
   logDirectory: string,
 ): Promise<RunningTarget> {
-  const skiptokenSecret = randomBytes(24).toString('hex');
-  const environment = serviceEnvironment(port, databaseUrl, jwksPath, skiptokenSecret);
+  const environment = serviceEnvironment(
+    port,
+    databaseUrl,
+    jwksPath,
+    skiptokenSecret,
+    options.statementLog !== undefined,
+  );
   const logPath = path.join(logDirectory, `${name}.log`);
   const profiled = options.profile;
   const profileArgs = profiled
@@ -65,7 +76,10 @@ async function startTarget(
   return { name, origin: server.origin, process: server, profiled };
 }
 
-/** Starts every target of the run, each on its own port from --port upwards. */
+/**
+ * Starts every target of the run, each on its own port from --port upwards. They share one
+ * skiptoken secret, so that equal pages carry equal next links and the runner can compare bodies.
+ */
 export async function startTargets(
   options: BenchOptions,
   databaseUrl: string,
@@ -73,6 +87,7 @@ export async function startTargets(
   profileDirectory: string,
   logDirectory: string,
 ): Promise<RunningTarget[]> {
+  const skiptokenSecret = randomBytes(24).toString('hex');
   const targets: RunningTarget[] = [];
   try {
     for (const [index, name] of options.targets.entries()) {
@@ -84,6 +99,7 @@ export async function startTargets(
           options,
           databaseUrl,
           jwksPath,
+          skiptokenSecret,
           profileDirectory,
           logDirectory,
         ),

@@ -1,44 +1,50 @@
 /**
  * The benchmark baseline: plain Fastify, pg and jose doing the work no implementation of the
- * device scores routes can skip. It verifies the same RS256 access token against the same JWKS
- * file. It runs the service's SQL in the same tenant transaction, with the role eas_request and
- * eas.tenant_id set by set_config, so row-level security applies. It signs next links with an
- * HMAC and sends the same JSON and headers. It serves only the /beta surface and only the query
- * options the benchmark scenarios use; any other option is a 400.
+ * routes the benchmark calls can skip. It verifies the same RS256 access token against the same
+ * JWKS file. It runs the service's SQL in the same tenant transaction, with the role eas_request
+ * and eas.tenant_id set by set_config, so row-level security applies. It signs next links with an
+ * HMAC in the service's skiptoken format and sends the same JSON and headers. It serves only the
+ * /beta surface and only the query options the benchmark scenarios use. Any other option is a
+ * 400. Device scores are served here, `$apply` on them in apply.ts and model scores in
+ * model-scores.ts.
  *
  * Settings: PORT, DATABASE_URL, AUTH_JWKS_FILE, AUTH_AUDIENCE, SKIPTOKEN_SECRET and POOL_SIZE
  * (default 10, as the service).
  */
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import pg from 'pg';
+
+import { listGroupedByModel } from './apply.js';
+import {
+  authenticate,
+  baseUrlOf,
+  environment,
+  GUID,
+  HEALTH_NAMES,
+  HttpError,
+  inTenant,
+  JSON_TYPE,
+  MAX_PAGE_SIZE,
+  pool,
+  READ_PERMISSIONS,
+  type Row,
+  WRITE_PERMISSIONS,
+} from './common.js';
+import { listModelScores, MODEL_SCORES_PATH } from './model-scores.js';
+import {
+  decodeSkiptoken,
+  encodeSkiptoken,
+  nextLinkQuery,
+  type QueryOptions,
+  rawQueryOf,
+  readQueryOptions,
+  skiptokenScope,
+} from './query-options.js';
 
 const COLLECTION_PATH = '/beta/deviceManagement/userExperienceAnalyticsDeviceScores';
 const SET_PATH = 'deviceManagement/userExperienceAnalyticsDeviceScores';
 const ODATA_TYPE = '#microsoft.graph.userExperienceAnalyticsDeviceScores';
-const JSON_TYPE =
-  'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
-const READ_PERMISSIONS = new Set(
-  [
-    'DeviceManagementManagedDevices.Read.All',
-    'DeviceManagementManagedDevices.ReadWrite.All',
-    'DeviceManagementConfiguration.Read.All',
-    'DeviceManagementConfiguration.ReadWrite.All',
-  ].map((name) => name.toLowerCase()),
-);
-const WRITE_PERMISSIONS = new Set(
-  [
-    'DeviceManagementManagedDevices.ReadWrite.All',
-    'DeviceManagementConfiguration.ReadWrite.All',
-  ].map((name) => name.toLowerCase()),
-);
-const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384'];
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_PAGE_SIZE = 1000;
-const HEALTH_NAMES = ['unknown', 'insufficientData', 'needsAttention', 'meetingGoals'];
 
 /** The headers @fastify/helmet adds in the service, sent here as constants. */
 const SECURITY_HEADERS: Record<string, string> = {
@@ -86,106 +92,11 @@ const RETURNING_LIST =
   ', floor(extract(epoch from created_at) * 1000000)::bigint::text AS "created_us"';
 /** Columns a body may write, in the order the service lists them in INSERT and UPDATE. */
 const WRITABLE_COLUMNS = PROPERTIES.map(([, column]) => column).filter((column) => column !== 'id');
-const SET_TENANT = `SELECT set_config('role', $1, true), set_config('eas.tenant_id', $2, true)`;
 // The service turns these planner settings on for $search, because under row-level security
 // PostgreSQL estimates ILIKE without column statistics and would read every row of the tenant.
 const SEARCH_PLANNER_SETTINGS =
   "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)";
 const SELECT_BY_ID = `SELECT ${SELECT_LIST} FROM device_scores ds WHERE ds.tenant_id = $1 AND ds.id = $2`;
-
-type Row = Record<string, unknown>;
-
-interface Caller {
-  tenantId: string;
-  permissions: Set<string>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const environment = process.env;
-const audience = environment.AUTH_AUDIENCE ?? 'api://endpoint-analytics';
-const jwks = JSON.parse(readFileSync(required('AUTH_JWKS_FILE'), 'utf8')) as JSONWebKeySet;
-const keySet = createLocalJWKSet(jwks);
-const skiptokenSecret = Buffer.from(required('SKIPTOKEN_SECRET'), 'utf8');
-const pool = new pg.Pool({
-  connectionString: required('DATABASE_URL'),
-  max: Number(environment.POOL_SIZE ?? 10),
-  application_name: 'eas-bench-baseline',
-});
-
-function required(name: string): string {
-  const value = environment[name];
-  if (value === undefined || value === '') {
-    throw new Error(`The environment variable ${name} is required.`);
-  }
-  return value;
-}
-
-/** Verifies the bearer token as the service does: signature, exp, nbf, aud, iss and tid. */
-async function authenticate(request: FastifyRequest, accepted: Set<string>): Promise<Caller> {
-  const header = request.headers.authorization ?? '';
-  const parts = header.trim().split(/\s+/);
-  if (parts.length !== 2 || parts[0].toLowerCase() !== 'bearer') {
-    throw new HttpError(401, 'InvalidAuthenticationToken', 'A bearer token is required.');
-  }
-
-  let claims;
-  try {
-    ({ payload: claims } = await jwtVerify(parts[1], keySet, {
-      algorithms: ALGORITHMS,
-      audience,
-      clockTolerance: 300,
-      requiredClaims: ['exp', 'iss', 'tid'],
-    }));
-  } catch {
-    throw new HttpError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
-  }
-
-  const tenantId = typeof claims.tid === 'string' ? claims.tid.toLowerCase() : '';
-  const issuers = [
-    `https://login.microsoftonline.com/${tenantId}/v2.0`,
-    `https://sts.windows.net/${tenantId}/`,
-  ];
-  if (!GUID.test(tenantId) || !issuers.includes(String(claims.iss).toLowerCase())) {
-    throw new HttpError(401, 'InvalidAuthenticationToken', 'The tenant or issuer is invalid.');
-  }
-
-  const scopes = typeof claims.scp === 'string' ? claims.scp.split(/\s+/) : [];
-  const roles = Array.isArray(claims.roles) ? (claims.roles as string[]) : [];
-  const permissions = new Set([...scopes, ...roles].map((name) => name.toLowerCase()));
-  if (![...permissions].some((name) => accepted.has(name))) {
-    throw new HttpError(403, 'Forbidden', 'The token has no accepted permission.');
-  }
-  return { tenantId, permissions };
-}
-
-/** Runs `work` in a transaction as eas_request for the tenant, so row-level security applies. */
-async function inTenant<T>(
-  tenantId: string,
-  work: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('START TRANSACTION');
-    await client.query(SET_TENANT, ['eas_request', tenantId]);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 function etagOf(row: Row): string {
   return `W/"${String(row.row_version)}-${String(row.created_us)}"`;
@@ -204,10 +115,6 @@ function toEntity(row: Row): Row {
     }
   }
   return entity;
-}
-
-function baseUrlOf(request: FastifyRequest): string {
-  return `http://${request.headers.host ?? '127.0.0.1'}/beta`;
 }
 
 function startReply(request: FastifyRequest, reply: FastifyReply): void {
@@ -241,11 +148,10 @@ interface ListOptions {
   skiptoken?: string;
 }
 
-/** Reads the query options the scenarios use; anything else is a 400. */
-function readListOptions(rawQuery: string): ListOptions {
+/** Reads the query options the list scenarios use. Other options are a 400. */
+function readListOptions(query: QueryOptions): ListOptions {
   const options: ListOptions = { orderByScore: false, count: false };
-  for (const [rawName, value] of new URLSearchParams(rawQuery)) {
-    const name = rawName.toLowerCase().replace(/^\$/, '');
+  for (const [name, value] of query) {
     if (name === 'filter') {
       const match = /^healthStatus eq '(\w+)'$/.exec(value);
       const health = match === null ? -1 : HEALTH_NAMES.indexOf(match[1]);
@@ -264,55 +170,10 @@ function readListOptions(rawQuery: string): ListOptions {
     } else if (name === 'skiptoken') {
       options.skiptoken = value;
     } else {
-      throw new HttpError(400, 'BadRequest', `The baseline does not support ${rawName}=${value}.`);
+      throw new HttpError(400, 'BadRequest', `The baseline does not support $${name}=${value}.`);
     }
   }
   return options;
-}
-
-/** Returns the option part of a next link, which the skiptoken's MAC covers too. */
-function repeatedOptions(options: ListOptions): string {
-  const parts: string[] = [];
-  if (options.health !== undefined) {
-    parts.push(`$filter=healthStatus%20eq%20'${HEALTH_NAMES[options.health]}'`);
-  }
-  if (options.orderByScore) {
-    parts.push('$orderby=endpointAnalyticsScore%20desc');
-  }
-  if (options.top !== undefined) {
-    parts.push(`$top=${options.top}`);
-  }
-  if (options.count) {
-    parts.push('$count=true');
-  }
-  if (options.search !== undefined) {
-    parts.push(`$search=${options.search}`);
-  }
-  return parts.join('&');
-}
-
-function skiptokenMac(scope: string, payload: Buffer): Buffer {
-  const digest = createHash('sha256').update(scope).digest('base64url');
-  return createHmac('sha256', skiptokenSecret).update(digest).update(payload).digest();
-}
-
-function encodeSkiptoken(values: unknown[], scope: string): string {
-  const payload = Buffer.from(JSON.stringify(values), 'utf8');
-  return Buffer.concat([skiptokenMac(scope, payload), payload]).toString('base64url');
-}
-
-function decodeSkiptoken(token: string, scope: string, expected: number): unknown[] {
-  const bytes = Buffer.from(token, 'base64url');
-  const payload = bytes.subarray(32);
-  const mac = bytes.subarray(0, 32);
-  if (mac.length !== 32 || !timingSafeEqual(mac, skiptokenMac(scope, payload))) {
-    throw new HttpError(400, 'BadRequest', 'Invalid $skiptoken.');
-  }
-  const values = JSON.parse(payload.toString('utf8')) as unknown[];
-  if (!Array.isArray(values) || values.length !== expected) {
-    throw new HttpError(400, 'BadRequest', 'Invalid $skiptoken.');
-  }
-  return values;
 }
 
 /** Builds the page query in the form the service's query compiler produces. */
@@ -339,8 +200,9 @@ function pageQuery(tenantId: string, options: ListOptions, after?: unknown[]) {
     const score = `CAST($${values.length - 1} AS double precision)`;
     const id = `CAST($${values.length} AS uuid)`;
     conditions.push(
-      `(((ds.endpoint_analytics_score < ${score}) OR ` +
-        `(ds.endpoint_analytics_score = ${score} AND ds.id > ${id})))`,
+      `((ds.endpoint_analytics_score <= ${score} AND ` +
+        `((ds.endpoint_analytics_score < ${score}) OR ` +
+        `(ds.endpoint_analytics_score = ${score} AND ds.id > ${id}))))`,
     );
   } else if (after !== undefined) {
     values.push(after[0]);
@@ -359,31 +221,33 @@ function pageQuery(tenantId: string, options: ListOptions, after?: unknown[]) {
 
 async function list(request: FastifyRequest, reply: FastifyReply): Promise<string> {
   const caller = await authenticate(request, READ_PERMISSIONS);
-  const url = request.raw.url ?? '';
-  const rawQuery = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
-  const options = readListOptions(rawQuery);
-  const repeated = repeatedOptions(options);
-  const scope = `${caller.tenantId}|beta|${SET_PATH}\n${repeated}`;
+  const query = readQueryOptions(rawQueryOf(request.raw.url ?? ''));
+  if (query.has('apply')) {
+    return listGroupedByModel(request, reply, caller, query);
+  }
+  const options = readListOptions(query);
+  const scope = skiptokenScope(caller.tenantId, SET_PATH, query);
   const keyCount = options.orderByScore ? 2 : 1;
   const after =
     options.skiptoken === undefined
       ? undefined
       : decodeSkiptoken(options.skiptoken, scope, keyCount);
-  const query = pageQuery(caller.tenantId, options, after);
+  const statements = pageQuery(caller.tenantId, options, after);
 
   const { rows, count } = await inTenant(caller.tenantId, async (client) => {
     if (options.search !== undefined) {
       await client.query(SEARCH_PLANNER_SETTINGS);
     }
     const total = options.count
-      ? (await client.query<{ count: number }>(query.countSql, query.countValues)).rows[0].count
+      ? (await client.query<{ count: number }>(statements.countSql, statements.countValues)).rows[0]
+          .count
       : undefined;
-    const page = (await client.query<Row>(query.pageSql, query.values)).rows;
+    const page = (await client.query<Row>(statements.pageSql, statements.values)).rows;
     return { rows: page, count: total };
   });
 
-  const hasMore = rows.length > query.pageSize;
-  const page = hasMore ? rows.slice(0, query.pageSize) : rows;
+  const hasMore = rows.length > statements.pageSize;
+  const page = hasMore ? rows.slice(0, statements.pageSize) : rows;
   const body: Row = { '@odata.context': `${baseUrlOf(request)}/$metadata#${SET_PATH}` };
   if (count !== undefined) {
     body['@odata.count'] = count;
@@ -392,10 +256,9 @@ async function list(request: FastifyRequest, reply: FastifyReply): Promise<strin
   if (hasMore) {
     const last = page[page.length - 1];
     const keys = options.orderByScore ? [last.endpoint_analytics_score, last.id] : [last.id];
-    const separator = repeated === '' ? '' : '&';
+    const skiptoken = encodeSkiptoken(keys, scope);
     body['@odata.nextLink'] =
-      `${baseUrlOf(request)}/${SET_PATH}?${repeated}${separator}` +
-      `$skiptoken=${encodeSkiptoken(keys, scope)}`;
+      `${baseUrlOf(request)}/${SET_PATH}?${nextLinkQuery(query, { skiptoken })}`;
   }
   reply.type(JSON_TYPE);
   return JSON.stringify(body);
@@ -548,6 +411,7 @@ app.setErrorHandler((error, request, reply) => {
     });
 });
 app.get(COLLECTION_PATH, list);
+app.get(MODEL_SCORES_PATH, listModelScores);
 app.get(`${COLLECTION_PATH}/:id`, get);
 app.post(COLLECTION_PATH, create);
 app.patch(`${COLLECTION_PATH}/:id`, update);
