@@ -19,4 +19,6 @@ COPY --from=build /app/src/dashboard/assets ./src/dashboard/assets
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 3000
-CMD ["node", "dist/src/main.js"]
+# The heap limits keep the peak RSS under about 200 MB (bench/RESULTS.md); keep them equal to
+# the ones of `npm run start:prod`.
+CMD ["node", "--max-old-space-size=144", "--max-semi-space-size=32", "dist/src/main.js"]

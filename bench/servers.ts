@@ -1,10 +1,24 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { BENCH_AUDIENCE } from './keys.js';
 import type { BenchOptions } from './options.js';
 import { startServer, type ServerProcess } from './processes.js';
 import type { Target, TargetName } from './scenarios.js';
+
+/**
+ * Returns the node options of `npm run start:prod` in the checkout at `root`, such as its heap
+ * limits, so the benchmark runs the service as production starts it.
+ */
+function productionNodeOptions(root: string): string[] {
+  const manifest = JSON.parse(readFileSync(path.resolve(root, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>;
+  };
+  const words = (manifest.scripts?.['start:prod'] ?? '').split(/\s+/);
+
+  return words.filter((word) => word.startsWith('--'));
+}
 
 /** A started server with the name it is measured under. */
 export interface RunningTarget extends Target {
@@ -72,7 +86,14 @@ async function startTarget(
     name === 'baseline'
       ? path.resolve('dist/bench/baseline/server.js')
       : path.resolve(root, 'dist/src/main.js');
-  const server = await startServer(name, [...profileArgs, script], environment, port, logPath);
+  const nodeOptions = name === 'baseline' ? [] : productionNodeOptions(root);
+  const server = await startServer(
+    name,
+    [...nodeOptions, ...profileArgs, script],
+    environment,
+    port,
+    logPath,
+  );
   return { name, origin: server.origin, process: server, profiled };
 }
 

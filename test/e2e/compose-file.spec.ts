@@ -98,7 +98,14 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
   });
 
-  test('starts the compiled service', () => {
-    expect(dockerfile).toContain('CMD ["node", "dist/src/main.js"]');
+  test('starts the compiled service as start:prod does', () => {
+    const command = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+
+    expect(command.at(-1)).toBe('dist/src/main.js');
+    expect(command).toContain('--max-old-space-size=144');
+    expect(command.join(' ')).toBe(manifest.scripts['start:prod']);
   });
 });
