@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import helmet from '@fastify/helmet';
 import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import helmet from 'helmet';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { DataSource } from 'typeorm';
@@ -104,9 +104,16 @@ export async function createApp(
   registerJsonBodyParser(fastify, config.bodyLimitBytes);
   registerRequestLogging(fastify);
   // Security headers on every response. HSTS is sent only when this listener itself serves HTTPS.
-  await app.register(helmet, {
+  // The helmet middleware is built once: @fastify/helmet built it again for every request, which
+  // parsed the Content-Security-Policy directives each time.
+  const setSecurityHeaders = helmet({
     hsts: config.tls !== undefined,
     crossOriginResourcePolicy: { policy: 'same-site' },
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    setSecurityHeaders(request.raw, reply.raw, (error?: unknown) =>
+      done(error as Error | undefined),
+    );
   });
 
   app.useGlobalFilters(
