@@ -10,7 +10,7 @@ import {
 
 export const HELP = `Usage: npm run bench -- [options]
 
-  --quick              100,000 rows, 3 s per run (1 to 2 s for apply-groupby, model-scores and
+  --quick              100,000 rows, 2 s per run (1 s for model-scores and
                        worst-models), 1 s warm-up, one round, deep-paging walk of the service
                        only (under 2 minutes)
   --rows N             rows in the dataset (default 1000000)
@@ -129,7 +129,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     rows,
     tenants: positiveInteger('tenants', values.tenants, 10),
     seed: positiveInteger('seed', values.seed, 7),
-    durationSeconds: positiveInteger('duration', values.duration, quick ? 3 : 10),
+    durationSeconds: positiveInteger('duration', values.duration, quick ? 2 : 10),
     warmupSeconds: positiveInteger('warmup', values.warmup, quick ? 1 : 2),
     rounds: positiveInteger('rounds', values.rounds, quick ? 1 : 2),
     connections: positiveInteger('connections', values.connections, 64),
