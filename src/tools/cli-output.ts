@@ -50,6 +50,36 @@ export function isParseArgsError(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
 
+/**
+ * Parses a tool's options with `parse`. For invalid options it writes the error with a hint to
+ * run --help and returns EXIT_USAGE, and for --help it writes `usage` and returns 0, so the tool
+ * exits with the returned code. Other errors of `parse` are thrown.
+ */
+export function readToolOptions<Options>(
+  parse: () => Options | 'help',
+  usage: string,
+  output: ToolOutput,
+): Options | number {
+  let options: Options | 'help';
+  try {
+    options = parse();
+  } catch (error) {
+    if (!(error instanceof UsageError || isParseArgsError(error))) {
+      throw error;
+    }
+    output.stderr(`${errorMessage(error)}\nRun with --help to list the options.\n`);
+
+    return EXIT_USAGE;
+  }
+  if (options === 'help') {
+    output.stdout(usage);
+
+    return 0;
+  }
+
+  return options;
+}
+
 /** Returns true when the module at `moduleUrl` is the script Node.js started with. */
 export function isMainModule(moduleUrl: string): boolean {
   const script = process.argv[1];

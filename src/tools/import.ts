@@ -18,11 +18,10 @@ import {
 import {
   errorMessage,
   EXIT_INTERRUPTED,
-  EXIT_USAGE,
   isMainModule,
-  isParseArgsError,
   logToStderr,
   PROCESS_OUTPUT,
+  readToolOptions,
   type ToolOutput,
   UsageError,
 } from './cli-output.js';
@@ -110,21 +109,9 @@ export async function runImport(
   output: ToolOutput,
   signal?: AbortSignal,
 ): Promise<number> {
-  let options: ImportOptions | 'help';
-  try {
-    options = parseImportOptions(args, env);
-  } catch (error) {
-    if (!(error instanceof UsageError || isParseArgsError(error))) {
-      throw error;
-    }
-    output.stderr(`${errorMessage(error)}\nRun with --help to list the options.\n`);
-
-    return EXIT_USAGE;
-  }
-  if (options === 'help') {
-    output.stdout(IMPORT_USAGE);
-
-    return 0;
+  const options = readToolOptions(() => parseImportOptions(args, env), IMPORT_USAGE, output);
+  if (typeof options === 'number') {
+    return options;
   }
 
   let database: ToolDatabase | undefined;

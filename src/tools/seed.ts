@@ -4,11 +4,10 @@ import { parseArgs } from 'node:util';
 import { GUID_PATTERN } from '../auth/token-claims.js';
 import {
   errorMessage,
-  EXIT_USAGE,
   isMainModule,
-  isParseArgsError,
   logToStderr,
   PROCESS_OUTPUT,
+  readToolOptions,
   type ToolOutput,
   UsageError,
 } from './cli-output.js';
@@ -52,21 +51,9 @@ export async function runSeed(
   env: Record<string, unknown>,
   output: ToolOutput,
 ): Promise<number> {
-  let options: SeedOptions | 'help';
-  try {
-    options = parseSeedOptions(args);
-  } catch (error) {
-    if (!(error instanceof UsageError || isParseArgsError(error))) {
-      throw error;
-    }
-    output.stderr(`${errorMessage(error)}\nRun with --help to list the options.\n`);
-
-    return EXIT_USAGE;
-  }
-  if (options === 'help') {
-    output.stdout(SEED_USAGE);
-
-    return 0;
+  const options = readToolOptions(() => parseSeedOptions(args), SEED_USAGE, output);
+  if (typeof options === 'number') {
+    return options;
   }
 
   try {
