@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
 
 import { memoryOutput } from '../../src/tools/cli-output.js';
 import { runImport } from '../../src/tools/import.js';
+import { useImportWorkspace } from '../support/import-workspace.js';
 import { queryDatabase, TEST_DATABASE_URL } from '../support/test-app.js';
 
 const ENV = { DATABASE_URL: TEST_DATABASE_URL };
@@ -45,24 +44,7 @@ async function rejectionsIn(
 }
 
 describe('npm run import with a file', () => {
-  const tenants: string[] = [];
-  let folder: string;
-
-  beforeAll(async () => {
-    folder = await mkdtemp(path.join(os.tmpdir(), 'eas-import-'));
-  });
-
-  afterAll(async () => {
-    await queryDatabase('DELETE FROM device_scores WHERE tenant_id = ANY($1::uuid[])', [tenants]);
-    await rm(folder, { recursive: true, force: true });
-  });
-
-  function newTenant(): string {
-    const tenantId = randomUUID();
-    tenants.push(tenantId);
-
-    return tenantId;
-  }
+  const { file: inFolder, newTenant } = useImportWorkspace('eas-import-');
 
   describe('NDJSON with good rows, bad rows and duplicates', () => {
     const tenantId = newTenant();
@@ -98,7 +80,7 @@ describe('npm run import with a file', () => {
     ];
 
     beforeAll(async () => {
-      file = path.join(folder, 'export.ndjson');
+      file = inFolder('export.ndjson');
       await writeFile(file, `${lines.join('\r\n')}\n`);
       output = memoryOutput();
       code = await runImport(['--tenant', tenantId, '--batch-size', '4', file], ENV, output);
@@ -183,7 +165,7 @@ describe('npm run import with a file', () => {
     let output: ReturnType<typeof memoryOutput>;
 
     beforeAll(async () => {
-      file = path.join(folder, 'export.csv');
+      file = inFolder('export.csv');
       const csv = [
         'id,deviceName,model,manufacturer,endpointAnalyticsScore,batteryHealthScore,healthStatus',
         `${idOf(11)},"Lab, PC ""1""",OptiPlex 7010,Dell Inc.,71.25,-1,meetingGoals`,
@@ -249,7 +231,7 @@ describe('npm run import with a file', () => {
     });
 
     test('stops before writing when the header is unknown', async () => {
-      const badHeader = path.join(folder, 'bad-header.csv');
+      const badHeader = inFolder('bad-header.csv');
       await writeFile(badHeader, `id,deviceName,colour\n${idOf(21)},x,red\n`);
       const failed = memoryOutput();
       const tenant = newTenant();
@@ -261,11 +243,11 @@ describe('npm run import with a file', () => {
   });
 
   test('rejects invalid options with exit code 2', async () => {
-    const file = path.join(folder, 'rows.ndjson');
+    const file = inFolder('rows.ndjson');
     for (const args of [
       [file],
       ['--tenant', 'nope', file],
-      ['--tenant', randomUUID(), path.join(folder, 'rows.txt')],
+      ['--tenant', randomUUID(), inFolder('rows.txt')],
       ['--tenant', randomUUID(), '--surface', 'v2', file],
       ['--tenant', randomUUID(), file, '--from', 'http://127.0.0.1:1/x'],
       ['--from', 'http://127.0.0.1:1/x'],

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -10,6 +9,7 @@ import { memoryOutput, type ToolOutput } from '../../src/tools/cli-output.js';
 import { runImport } from '../../src/tools/import.js';
 import { NO_PROGRESS } from '../../src/tools/progress.js';
 import { buildService, type CompiledBuild } from '../support/compiled-service.js';
+import { useImportWorkspace } from '../support/import-workspace.js';
 import { queryDatabase, TEST_DATABASE_URL } from '../support/test-app.js';
 
 const ENV = { DATABASE_URL: TEST_DATABASE_URL };
@@ -64,28 +64,11 @@ function abortingOutput(
 }
 
 describe('resuming an interrupted import', () => {
-  const tenants: string[] = [];
-  let folder: string;
-
-  beforeAll(async () => {
-    folder = await mkdtemp(path.join(os.tmpdir(), 'eas-resume-'));
-  });
-
-  afterAll(async () => {
-    await queryDatabase('DELETE FROM device_scores WHERE tenant_id = ANY($1::uuid[])', [tenants]);
-    await rm(folder, { recursive: true, force: true });
-  });
-
-  function newTenant(): string {
-    const tenantId = randomUUID();
-    tenants.push(tenantId);
-
-    return tenantId;
-  }
+  const { file: inFolder, newTenant } = useImportWorkspace('eas-resume-');
 
   test('continues after the last committed batch', async () => {
     const tenantId = newTenant();
-    const file = path.join(folder, 'interrupted.ndjson');
+    const file = inFolder('interrupted.ndjson');
     const ids = await writeExport(file, 100);
     const args = ['--tenant', tenantId, '--batch-size', '10', file];
     const controller = new AbortController();
@@ -126,7 +109,7 @@ describe('resuming an interrupted import', () => {
 
   test('refuses a checkpoint of a file that changed', async () => {
     const tenantId = newTenant();
-    const file = path.join(folder, 'changed.ndjson');
+    const file = inFolder('changed.ndjson');
     await writeExport(file, 40);
     const args = ['--tenant', tenantId, '--batch-size', '10', file];
     const controller = new AbortController();
@@ -152,7 +135,7 @@ describe('resuming an interrupted import', () => {
 
     test('a new run completes the import', async () => {
       const tenantId = newTenant();
-      const file = path.join(folder, 'killed.ndjson');
+      const file = inFolder('killed.ndjson');
       const ids = await writeExport(file, 20_000);
       const args = ['--tenant', tenantId, '--batch-size', '100', file];
       const child = spawn(
