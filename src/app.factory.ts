@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -48,6 +49,13 @@ export async function createApp(
   databaseUrl ??= embedded?.url ?? '';
 
   const rootLogger = createRootLogger(config, options.logDestination);
+  // Security headers on every response. HSTS is sent only when this listener itself serves HTTPS.
+  // The helmet middleware is built once: @fastify/helmet built it again for every request, which
+  // parsed the Content-Security-Policy directives each time.
+  const setSecurityHeaders = helmet({
+    hsts: config.tls !== undefined,
+    crossOriginResourcePolicy: { policy: 'same-site' },
+  });
   const fastifyOptions = {
     bodyLimit: config.bodyLimitBytes,
     maxParamLength: 500,
@@ -60,7 +68,9 @@ export async function createApp(
     disableRequestLogging: true,
     // Errors raised before routing (unparseable HTTP, bad percent-encoding) get Graph bodies too.
     clientErrorHandler: sendClientError,
-    frameworkErrors: sendFrameworkError,
+    // No onRequest hook runs for these errors, so the security headers are set here.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+      setSecurityHeaders(request.raw, reply.raw, () => sendFrameworkError(error, request, reply)),
   };
   // Node's default 16 KiB header limit would reject a 16 KB $filter before it reaches the service.
   const maxHeaderSize = 64 * 1024;
@@ -92,6 +102,12 @@ export async function createApp(
     trustProxy: config.trustProxy,
     tls: config.tls !== undefined,
   };
+  // This hook comes first, so a request that a later hook rejects still gets the headers.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    setSecurityHeaders(request.raw, reply.raw, (error?: unknown) =>
+      done(error as Error | undefined),
+    );
+  });
   fastify.addHook('onRequest', (request, reply, done) => {
     attachRequestContext(request, reply, contextOptions);
     // Node's own check sends an empty 400 for a missing Host, so the check is made here instead.
@@ -103,18 +119,6 @@ export async function createApp(
   });
   registerJsonBodyParser(fastify, config.bodyLimitBytes);
   registerRequestLogging(fastify);
-  // Security headers on every response. HSTS is sent only when this listener itself serves HTTPS.
-  // The helmet middleware is built once: @fastify/helmet built it again for every request, which
-  // parsed the Content-Security-Policy directives each time.
-  const setSecurityHeaders = helmet({
-    hsts: config.tls !== undefined,
-    crossOriginResourcePolicy: { policy: 'same-site' },
-  });
-  fastify.addHook('onRequest', (request, reply, done) => {
-    setSecurityHeaders(request.raw, reply.raw, (error?: unknown) =>
-      done(error as Error | undefined),
-    );
-  });
 
   app.useGlobalFilters(
     new GraphExceptionFilter([

@@ -1,3 +1,5 @@
+import net from 'node:net';
+
 import { COLLECTION, T1, clearTenants, startTestApp, type TestApp } from '../support/test-app.js';
 
 describe('HTTP errors before the handler', () => {
@@ -164,5 +166,39 @@ describe('security headers', () => {
 
     expect(response.statusCode).toBe(404);
     expect(response.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  /** Sends `request` as it is and returns the status line and header block of the response. */
+  function sendRawHead(request: string): Promise<string> {
+    const { hostname, port } = new URL(service.origin);
+
+    return new Promise((resolve, reject) => {
+      let received = '';
+      const socket = net.connect(Number(port), hostname, () => socket.write(request));
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(received.split('\r\n\r\n')[0]));
+    });
+  }
+
+  test.each([
+    ['a missing Host header', `GET ${COLLECTION} HTTP/1.1\r\nConnection: close\r\n\r\n`, 400],
+    [
+      'a malformed percent-encoding',
+      `GET ${COLLECTION}/%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      400,
+    ],
+    [
+      'a path segment over the length limit',
+      `GET ${COLLECTION}/${'a'.repeat(600)} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      404,
+    ],
+  ])('rejection before routing for %s carries them', async (_case, request, status) => {
+    const head = await sendRawHead(request);
+
+    expect(head.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+    expect(head).toMatch(/^x-content-type-options: nosniff$/im);
+    expect(head).toMatch(/^content-security-policy: /im);
+    expect(head).toMatch(/^x-frame-options: SAMEORIGIN$/im);
   });
 });
