@@ -1,8 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 
 import { BatchGate } from '../../src/odata/batch/batch-gate.js';
 import { type HttpResponse } from '../support/http-client.js';
-import { clearTenants, READ_WRITE, startTestApp, type TestApp } from '../support/test-app.js';
+import {
+  clearTenants,
+  queryDatabase,
+  READ_WRITE,
+  startTestApp,
+  type TestApp,
+} from '../support/test-app.js';
 import { WriteBlocker } from '../support/write-blocker.js';
 
 const SET = '/deviceManagement/userExperienceAnalyticsDeviceScores';
@@ -91,6 +98,64 @@ describe('batches past the concurrency limit', () => {
       },
     });
   }
+
+  /** Sends a PATCH batch on a raw socket and closes the socket once the request is written. */
+  async function abandonPatchBatch(id: string, name: string): Promise<void> {
+    const body = JSON.stringify({
+      requests: [
+        {
+          id: '1',
+          method: 'PATCH',
+          url: `${SET}/${id}`,
+          headers: { 'Content-Type': 'application/json' },
+          body: { deviceName: name },
+        },
+      ],
+    });
+    const { hostname, port } = new URL(service.origin);
+    const socket = net.connect(Number(port), hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `POST /beta/$batch HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+        `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    // The service must have read the request before the socket closes.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.destroy();
+  }
+
+  it('skips a queued batch whose client left and frees its slot', async () => {
+    const created = await service.request({
+      method: 'POST',
+      url: `/beta${SET}`,
+      token,
+      payload: { deviceName: 'before' },
+    });
+    const id = (created.json() as { id: string }).id;
+    const blocker = await WriteBlocker.hold(tenant, [id], []);
+    let running: Promise<HttpResponse> | undefined;
+    try {
+      running = patchBatch(id, 'first');
+      await blocker.waitForBlocked(1);
+      await abandonPatchBatch(id, 'abandoned');
+    } finally {
+      await blocker.release();
+    }
+
+    expect((await running)?.statusCode).toBe(200);
+    const after = await patchBatch(id, 'after');
+    expect(after.statusCode).toBe(200);
+    expect((after.json() as { responses: { status: number }[] }).responses[0].status).toBe(204);
+
+    const rows = await queryDatabase<{ device_name: string; row_version: number }>(
+      'SELECT device_name, row_version FROM device_scores WHERE tenant_id = $1 AND id = $2',
+      [tenant, id],
+    );
+    expect(rows[0].device_name).toBe('after');
+    // Created as version 1, then 'first' and 'after': the abandoned batch wrote nothing.
+    expect(rows[0].row_version).toBe(3);
+  });
 
   it('waits in the queue, then 503 with Retry-After past it', async () => {
     const created = await service.request({
