@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 
 import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -22,7 +23,11 @@ import { registerJsonBodyParser } from './odata/http/json-body-parser.js';
 import { GraphExceptionFilter } from './odata/http/graph-exception.filter.js';
 import { rewriteKeySegment } from './odata/http/key-segment.js';
 import { badRequest } from './odata/http/graph-error.js';
-import { sendClientError, sendFrameworkError } from './odata/http/transport-errors.js';
+import {
+  headerLinesOf,
+  sendClientError,
+  sendFrameworkError,
+} from './odata/http/transport-errors.js';
 import { ODataResponseInterceptor } from './odata/http/odata-response.interceptor.js';
 import { attachRequestContext } from './odata/http/request-context.js';
 
@@ -56,6 +61,7 @@ export async function createApp(
     hsts: config.tls !== undefined,
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
+  const clientErrorHeaders = headerLinesOf(setSecurityHeaders);
   const fastifyOptions = {
     bodyLimit: config.bodyLimitBytes,
     maxParamLength: 500,
@@ -67,7 +73,8 @@ export async function createApp(
     loggerInstance: rootLogger,
     disableRequestLogging: true,
     // Errors raised before routing (unparseable HTTP, bad percent-encoding) get Graph bodies too.
-    clientErrorHandler: sendClientError,
+    clientErrorHandler: (error: Error, socket: Socket) =>
+      sendClientError(error, socket, clientErrorHeaders),
     // No onRequest hook runs for these errors, so the security headers are set here.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       setSecurityHeaders(request.raw, reply.raw, () => sendFrameworkError(error, request, reply)),

@@ -193,6 +193,7 @@ describe('security headers', () => {
       `GET ${COLLECTION}/${'a'.repeat(600)} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
       404,
     ],
+    ['a header line without a colon', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 400],
   ])('rejection before routing for %s carries them', async (_case, request, status) => {
     const head = await sendRawHead(request);
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
 import { Logger } from '@nestjs/common';
@@ -44,12 +44,44 @@ export function sendFrameworkError(
     .send(graphErrorBody(graphError, context));
 }
 
+/** Node.js-style middleware that sets headers on a response, such as helmet's. */
+type HeaderMiddleware = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  next: (error?: unknown) => void,
+) => void;
+
+/**
+ * Returns the header lines, each ending in CRLF, that `middleware` sets on a response. It runs
+ * once against a stand-in response that only records them, for responses written to the socket
+ * without a response object.
+ */
+export function headerLinesOf(middleware: HeaderMiddleware): string {
+  const headers = new Map<string, string>();
+  const recorder = {
+    setHeader: (name: string, value: string | number | readonly string[]) => {
+      headers.set(name, Array.isArray(value) ? value.join(', ') : String(value));
+    },
+    removeHeader: (name: string) => {
+      headers.delete(name);
+    },
+  };
+  middleware({} as IncomingMessage, recorder as unknown as ServerResponse, () => undefined);
+
+  return [...headers].map(([name, value]) => `${name}: ${value}\r\n`).join('');
+}
+
 /**
  * Responds to a request that Node.js could not parse as HTTP/1.1 (its `clientError` event, through
- * Fastify's `clientErrorHandler` option) with a Graph error, then closes the connection. No
- * request object exists, so the body carries a new request-id.
+ * Fastify's `clientErrorHandler` option) with a Graph error and `extraHeaders` (lines ending in
+ * CRLF), then closes the connection. No request object exists, so the body carries a new
+ * request-id.
  */
-export function sendClientError(error: Error & { code?: string }, socket: Socket): void {
+export function sendClientError(
+  error: Error & { code?: string },
+  socket: Socket,
+  extraHeaders = '',
+): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) {
     return;
   }
@@ -82,6 +114,7 @@ export function sendClientError(error: Error & { code?: string }, socket: Socket
         `request-id: ${requestId}\r\n` +
         `client-request-id: ${requestId}\r\n` +
         'OData-Version: 4.0\r\n' +
+        extraHeaders +
         'Connection: close\r\n\r\n' +
         body,
     );
