@@ -111,9 +111,7 @@ export async function createApp(
   };
   // This hook comes first, so a request that a later hook rejects still gets the headers.
   fastify.addHook('onRequest', (request, reply, done) => {
-    setSecurityHeaders(request.raw, reply.raw, (error?: unknown) =>
-      done(error as Error | undefined),
-    );
+    setSecurityHeaders(request.raw, reply.raw, done as (error?: unknown) => void);
   });
   fastify.addHook('onRequest', (request, reply, done) => {
     attachRequestContext(request, reply, contextOptions);

@@ -133,7 +133,7 @@ describe('compileKeysetCondition', () => {
     expect(params).toEqual({ k_0: ID });
   });
 
-  it('bounds the first column of a mixed order so a deep page reads the index from there', () => {
+  it('bounds the first column of a mixed order', () => {
     const order = compileOrderBy(
       [{ property: 'endpointAnalyticsScore', direction: 'DESC' }],
       DEVICE_SCORES,

@@ -143,9 +143,10 @@ export function compileKeysetCondition(
 }
 
 /**
- * Returns "column is at or past the value in sort order", which every row after the keyset row
- * satisfies, when that can be written as one index bound: for a non-null value, ascending, or
- * descending on a NOT NULL column (descending puts nulls last, so the bound would need an OR).
+ * Returns the bound "column is at or past the value in sort order", which every row after the
+ * keyset row satisfies. It is returned only where it is one index condition: for a non-null
+ * value, ascending, or descending on a NOT NULL column. Descending puts nulls last, so on a
+ * nullable column the bound would need an OR.
  */
 function leadingBound(
   order: OrderColumn,
