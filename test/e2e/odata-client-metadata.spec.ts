@@ -284,6 +284,19 @@ describe('Olingo OData client reading $metadata', () => {
     }
   }
 
+  /** Checks that an entity serves exactly the declared properties, each with a declared value. */
+  function expectServedAsDeclared(
+    entity: Record<string, unknown>,
+    properties: Record<string, DeclaredProperty>,
+    metadata: Edmx.Edmx,
+  ): void {
+    const served = Object.keys(entity).filter((name) => !name.includes('@'));
+    expect(served.sort()).toEqual(Object.keys(properties).sort());
+    for (const name of served) {
+      expectDeclaredValue(name, entity[name], properties, metadata);
+    }
+  }
+
   beforeAll(async () => {
     service = await startTestApp();
     await clearTenants(TENANT);
@@ -405,11 +418,7 @@ describe('Olingo OData client reading $metadata', () => {
     expect(filter).toBe(`healthStatus eq ${HEALTH_STATE_TYPE}'meetingGoals'`);
     expect(page.value.map((item) => item.id)).toEqual([ROWS[0].id, ROWS[1].id]);
     for (const item of page.value) {
-      const served = Object.keys(item).filter((name) => !name.includes('@'));
-      expect(served.sort()).toEqual(Object.keys(properties).sort());
-      for (const name of served) {
-        expectDeclaredValue(name, item[name], properties, metadata);
-      }
+      expectServedAsDeclared(item, properties, metadata);
     }
   });
 
@@ -437,11 +446,7 @@ describe('Olingo OData client reading $metadata', () => {
     expect(entity.endpointAnalyticsScore).toBe(row.scores[0]);
     expect(entity.batteryHealthScore).toBe(row.scores[4]);
     expect(entity.healthStatus).toBe(HEALTH_NAMES.get(row.health));
-    const served = Object.keys(entity).filter((name) => !name.includes('@'));
-    expect(served.sort()).toEqual(Object.keys(properties).sort());
-    for (const name of served) {
-      expectDeclaredValue(name, entity[name], properties, metadata);
-    }
+    expectServedAsDeclared(entity, properties, metadata);
   });
 
   test.each(['beta', 'v1.0'] as const)('%s model scores list from metadata', async (surface) => {
@@ -460,10 +465,6 @@ describe('Olingo OData client reading $metadata', () => {
 
     expect(page.value).toHaveLength(1);
     expect(page.value[0].modelDeviceCount).toBe(2);
-    const served = Object.keys(page.value[0]).filter((name) => !name.includes('@'));
-    expect(served.sort()).toEqual(Object.keys(properties).sort());
-    for (const name of served) {
-      expectDeclaredValue(name, page.value[0][name], properties, metadata);
-    }
+    expectServedAsDeclared(page.value[0], properties, metadata);
   });
 });
