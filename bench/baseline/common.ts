@@ -29,6 +29,18 @@ export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export const MAX_PAGE_SIZE = 1000;
 export const HEALTH_NAMES = ['unknown', 'insufficientData', 'needsAttention', 'meetingGoals'];
 
+/** Converts a column value to its JSON value: enum names for health, numbers for scores. */
+export function wireValue(kind: string, value: unknown): unknown {
+  if (kind === 'health') {
+    return HEALTH_NAMES[Number(value)] ?? 'unknownFutureValue';
+  }
+  if (kind === 'score' || kind === 'number') {
+    return Number(value);
+  }
+
+  return value ?? null;
+}
+
 const SET_TENANT = `SELECT set_config('role', $1, true), set_config('eas.tenant_id', $2, true)`;
 
 export type Row = Record<string, unknown>;

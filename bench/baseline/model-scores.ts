@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   authenticate,
   baseUrlOf,
-  HEALTH_NAMES,
+  wireValue,
   HttpError,
   inTenant,
   JSON_TYPE,
@@ -114,14 +114,7 @@ function entityMapper(select: readonly string[] | undefined): (row: Row) => Row 
   return (row) => {
     const entity: Row = { '@odata.type': ODATA_TYPE };
     for (const [name, column, kind] of properties) {
-      const value = row[column];
-      if (kind === 'health') {
-        entity[name] = HEALTH_NAMES[Number(value)] ?? 'unknownFutureValue';
-      } else if (kind === 'number') {
-        entity[name] = Number(value);
-      } else {
-        entity[name] = value ?? null;
-      }
+      entity[name] = wireValue(kind, row[column]);
     }
     return entity;
   };

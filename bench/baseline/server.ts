@@ -22,6 +22,7 @@ import {
   environment,
   GUID,
   HEALTH_NAMES,
+  wireValue,
   HttpError,
   inTenant,
   JSON_TYPE,
@@ -105,14 +106,7 @@ function etagOf(row: Row): string {
 function toEntity(row: Row): Row {
   const entity: Row = { '@odata.type': ODATA_TYPE, '@odata.etag': etagOf(row) };
   for (const [name, column, kind] of PROPERTIES) {
-    const value = row[column];
-    if (kind === 'health') {
-      entity[name] = HEALTH_NAMES[Number(value)] ?? 'unknownFutureValue';
-    } else if (kind === 'score') {
-      entity[name] = Number(value);
-    } else {
-      entity[name] = value ?? null;
-    }
+    entity[name] = wireValue(kind, row[column]);
   }
   return entity;
 }
