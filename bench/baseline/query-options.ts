@@ -7,7 +7,10 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 import { HttpError, skiptokenSecret } from './common.js';
 
-/** The system query options in the order in which the service writes them into a next link. */
+/**
+ * The system query options in the order in which the service writes them into a next link. The
+ * list repeats the service's own, because the baseline loads none of the service's modules.
+ */
 const SYSTEM_OPTIONS = [
   'filter',
   'orderby',
